@@ -1,0 +1,239 @@
+/*
+ * auth.c - see auth.h.
+ */
+#include "auth.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "audit.h"
+#include "config.h"
+#include "crypto.h"
+#include "db.h"
+#include "log.h"
+
+/* Refresh last_seen_at at most this often: a write per request would
+ * serialise every reader on SQLite's write lock. */
+#define TOUCH_EVERY 5
+
+static int tls(void)
+{
+	return g_cfg && g_cfg->tls_cert && *g_cfg->tls_cert;
+}
+
+static const char *cookie_name(void)
+{
+	return tls() ? "__Host-atrium_session" : "atrium_session";
+}
+
+int session_idle_timeout(unsigned role)
+{
+	return role == ATR_ROLE_PATIENT ? g_cfg->idle_timeout_patient
+					: g_cfg->idle_timeout_staff;
+}
+
+int auth_totp_required(unsigned role)
+{
+	return role == ATR_ROLE_ADMIN ||
+	       (role == ATR_ROLE_PHYSICIAN && g_cfg->totp_physician) ||
+	       (role == ATR_ROLE_STAFF && g_cfg->totp_staff);
+}
+
+int auth_resolve(struct request *req)
+{
+	struct atr_ctx *ctx = &req->ctx;
+	const char *tok = request_cookie(req, cookie_name());
+	char hash[65];
+	sqlite3_stmt *st;
+	struct db *db;
+	time_t now = time(NULL);
+	int rc;
+
+	if (!tok || strlen(tok) != TOKEN_STR_LEN - 1)
+		return 0;
+	db = ctx_db(ctx);
+	if (!db)
+		return -1;
+	sha256_hex(tok, strlen(tok), hash);
+	st = db_stmt(db,
+		     "SELECT s.id, s.user_id, s.last_seen_at, s.expires_at, "
+		     "u.role, u.username, u.locked FROM sessions s "
+		     "JOIN users u ON u.id = s.user_id "
+		     "WHERE s.token_hash = ? AND s.revoked = 0",
+		     "s", hash);
+	if (!st)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		long long sid = sqlite3_column_int64(st, 0);
+		long long uid = sqlite3_column_int64(st, 1);
+		long long seen = sqlite3_column_int64(st, 2);
+		long long exp = sqlite3_column_int64(st, 3);
+		unsigned role =
+		    role_parse((const char *)sqlite3_column_text(st, 4));
+		const char *uname = (const char *)sqlite3_column_text(st, 5);
+		int locked = sqlite3_column_int(st, 6);
+		int idle = session_idle_timeout(role);
+
+		if (!locked && role && now < exp && now - seen < idle) {
+			ctx->user_id = uid;
+			ctx->role = role;
+			ctx->session_id = sid;
+			ctx->username = arena_strdup(&req->arena,
+						     uname ? uname : "");
+		}
+		sqlite3_reset(st);
+		if (ctx->user_id && now - seen >= TOUCH_EVERY)
+			db_done(db_stmt(db,
+					"UPDATE sessions SET last_seen_at = ? "
+					"WHERE id = ?",
+					"ii", (long long)now, ctx->session_id));
+		return 0;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Does the Origin (or Referer) name this server? */
+static int same_origin(struct request *req)
+{
+	const char *host = request_header(req, "Host");
+	const char *origin = request_header(req, "Origin");
+	const char *scheme = tls() ? "https://" : "http://";
+	size_t sl = strlen(scheme), hl;
+
+	if (!origin)
+		origin = request_header(req, "Referer");
+	if (!origin || !host)
+		return 0;
+	hl = strlen(host);
+	if (g_cfg->base_url && *g_cfg->base_url) {
+		size_t bl = strlen(g_cfg->base_url);
+		while (bl && g_cfg->base_url[bl - 1] == '/')
+			bl--;
+		if (!strncmp(origin, g_cfg->base_url, bl) &&
+		    (origin[bl] == '\0' || origin[bl] == '/'))
+			return 1;
+	}
+	return !strncmp(origin, scheme, sl) &&
+	       !strncasecmp(origin + sl, host, hl) &&
+	       (origin[sl + hl] == '\0' || origin[sl + hl] == '/');
+}
+
+int auth_csrf_ok(struct request *req)
+{
+	struct atr_ctx *ctx = &req->ctx;
+	const char *tok, *origin;
+	char hash[65];
+	sqlite3_stmt *st;
+	int ok = 0;
+
+	if (!ctx->user_id) {
+		/* Anonymous unsafe requests (login, activation): a browser
+		 * always sends Origin on them; a foreign one is refused. */
+		origin = request_header(req, "Origin");
+		return !origin || same_origin(req);
+	}
+	if (!same_origin(req))
+		return 0;
+	tok = request_header(req, "X-CSRF-Token");
+	if (!tok || strlen(tok) > 128)
+		return 0;
+	sha256_hex(tok, strlen(tok), hash);
+	st = db_stmt(ctx_db(ctx), "SELECT csrf_hash FROM sessions WHERE id = ?",
+		     "i", ctx->session_id);
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		ok = ct_equal((const char *)sqlite3_column_text(st, 0), hash);
+	if (st)
+		sqlite3_reset(st);
+	return ok;
+}
+
+int auth_must_enroll(struct atr_ctx *ctx)
+{
+	sqlite3_stmt *st;
+	int enrolled = 1;
+	if (!ctx->user_id || !auth_totp_required(ctx->role))
+		return 0;
+	st = db_stmt(ctx_db(ctx), "SELECT totp_enabled FROM users WHERE id = ?",
+		     "i", ctx->user_id);
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		enrolled = sqlite3_column_int(st, 0);
+	if (st)
+		sqlite3_reset(st);
+	return !enrolled;
+}
+
+int auth_route_allowed_now(struct request *req, const struct route *rt)
+{
+	if (!strncmp(rt->pattern, "/api/auth/", 10) ||
+	    !strcmp(rt->pattern, "/api/ui/manifest"))
+		return 1;
+	return !auth_must_enroll(&req->ctx);
+}
+
+static void set_cookie(struct atr_ctx *ctx, const char *value, int max_age)
+{
+	struct request *req = ctx->req;
+	respond_header(req, "Set-Cookie",
+		       arena_sprintf(&req->arena,
+				     "%s=%s; Path=/; HttpOnly; "
+				     "SameSite=Strict; Max-Age=%d%s",
+				     cookie_name(), value, max_age,
+				     tls() ? "; Secure" : ""));
+}
+
+const char *session_create(struct atr_ctx *ctx, long long user_id)
+{
+	char tok[TOKEN_STR_LEN], csrf[TOKEN_STR_LEN], th[65], ch[65];
+	struct request *req = ctx->req;
+	const char *ua = request_header(req, "User-Agent");
+	long long now = (long long)time(NULL);
+
+	token_new(tok);
+	token_new(csrf);
+	sha256_hex(tok, strlen(tok), th);
+	sha256_hex(csrf, strlen(csrf), ch);
+	if (db_done(db_stmt(ctx_db(ctx),
+			    "INSERT INTO sessions (token_hash, csrf_hash, "
+			    "user_id, created_at, last_seen_at, expires_at, "
+			    "client, user_agent) VALUES (?,?,?,?,?,?,?,?)",
+			    "ssiiiiss", th, ch, user_id, now, now,
+			    now + g_cfg->absolute_timeout, req->client,
+			    ua ? arena_strndup(&req->arena, ua, 200) : NULL)) !=
+	    ATR_OK)
+		return NULL;
+	ctx->session_id = sqlite3_last_insert_rowid(db_handle(ctx_db(ctx)));
+	set_cookie(ctx, tok, g_cfg->absolute_timeout);
+	return arena_strdup(&req->arena, csrf);
+}
+
+int session_revoke(struct atr_ctx *ctx, long long user_id,
+		   long long session_id)
+{
+	sqlite3_stmt *st = db_stmt(ctx_db(ctx),
+				   "UPDATE sessions SET revoked = 1 WHERE id = ? "
+				   "AND user_id = ? AND revoked = 0",
+				   "ii", session_id, user_id);
+	int rc = db_done(st);
+	if (rc != ATR_OK)
+		return rc;
+	return sqlite3_changes(db_handle(ctx_db(ctx))) ? ATR_OK
+						       : ATR_ENOTFOUND;
+}
+
+int session_revoke_all(struct atr_ctx *ctx, long long user_id,
+		       long long keep)
+{
+	return db_done(db_stmt(ctx_db(ctx),
+			       "UPDATE sessions SET revoked = 1 WHERE "
+			       "user_id = ? AND id != ? AND revoked = 0",
+			       "ii", user_id, keep));
+}
+
+void session_clear_cookie(struct atr_ctx *ctx)
+{
+	set_cookie(ctx, "", 0);
+}

@@ -1,0 +1,587 @@
+/*
+ * db.c - see db.h. Thread-local connections are found through a pthread key
+ * whose destructor closes them, so MHD's pool threads clean up on exit.
+ */
+#include "db.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define STMT_CACHE 128 /* power of two */
+
+struct cached {
+	char *sql;
+	sqlite3_stmt *st;
+};
+
+struct db {
+	sqlite3 *h;
+	struct cached cache[STMT_CACHE];
+};
+
+static char *db_path;
+static int db_busy_ms;
+static pthread_key_t db_key;
+static pthread_once_t db_once = PTHREAD_ONCE_INIT;
+static _Thread_local struct db *tls_db;
+
+static void db_free(void *p)
+{
+	struct db *db = p;
+	if (!db)
+		return;
+	for (size_t i = 0; i < STMT_CACHE; i++) {
+		if (db->cache[i].st)
+			sqlite3_finalize(db->cache[i].st);
+		free(db->cache[i].sql);
+	}
+	if (sqlite3_close(db->h) != SQLITE_OK)
+		log_msg(LOG_WARN, "database close: statements still open");
+	free(db);
+}
+
+static void make_key(void)
+{
+	pthread_key_create(&db_key, db_free);
+}
+
+int db_setup(const char *path, int busy_timeout_ms)
+{
+	pthread_once(&db_once, make_key);
+	free(db_path);
+	db_path = strdup(path);
+	db_busy_ms = busy_timeout_ms;
+	return db_path ? 0 : -1;
+}
+
+static int exec_simple(sqlite3 *h, const char *sql)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(h, sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK) {
+		log_msg(LOG_ERROR, "database: %s", msg ? msg : "error");
+		sqlite3_free(msg);
+	}
+	return rc;
+}
+
+struct db *db_thread(void)
+{
+	struct db *db;
+	if (tls_db)
+		return tls_db;
+	if (!db_path)
+		return NULL;
+	db = calloc(1, sizeof(*db));
+	if (!db)
+		return NULL;
+	if (sqlite3_open_v2(db_path, &db->h,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+				SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK) {
+		log_msg(LOG_ERROR, "database: cannot open: %s",
+			db->h ? sqlite3_errmsg(db->h) : "out of memory");
+		sqlite3_close(db->h);
+		free(db);
+		return NULL;
+	}
+	/* The busy timeout first: two threads opening a new WAL database at
+	 * once otherwise see SQLITE_BUSY while switching journal mode. */
+	sqlite3_busy_timeout(db->h, db_busy_ms);
+	sqlite3_extended_result_codes(db->h, 1);
+	if (exec_simple(db->h, "PRAGMA journal_mode=WAL;"
+			       "PRAGMA synchronous=FULL;"
+			       "PRAGMA foreign_keys=ON;"
+			       "PRAGMA trusted_schema=OFF;") != SQLITE_OK) {
+		db_free(db);
+		return NULL;
+	}
+	tls_db = db;
+	pthread_setspecific(db_key, db);
+	return db;
+}
+
+void db_thread_close(void)
+{
+	if (!tls_db)
+		return;
+	pthread_setspecific(db_key, NULL);
+	db_free(tls_db);
+	tls_db = NULL;
+}
+
+sqlite3 *db_handle(struct db *db)
+{
+	return db->h;
+}
+
+static size_t sql_hash(const char *s)
+{
+	size_t h = 1469598103934665603ull;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+sqlite3_stmt *db_prepare(struct db *db, const char *sql)
+{
+	size_t h = sql_hash(sql), i;
+	struct cached *c = NULL;
+
+	for (size_t probe = 0; probe < 4; probe++) {
+		i = (h + probe) & (STMT_CACHE - 1);
+		if (db->cache[i].sql && !strcmp(db->cache[i].sql, sql)) {
+			sqlite3_reset(db->cache[i].st);
+			sqlite3_clear_bindings(db->cache[i].st);
+			return db->cache[i].st;
+		}
+		if (!c && !db->cache[i].sql)
+			c = &db->cache[i];
+	}
+	if (!c) { /* evict the home slot */
+		c = &db->cache[h & (STMT_CACHE - 1)];
+		sqlite3_finalize(c->st);
+		free(c->sql);
+		c->st = NULL;
+		c->sql = NULL;
+	}
+	if (sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT,
+			       &c->st, NULL) != SQLITE_OK) {
+		log_msg(LOG_ERROR, "database: prepare: %s",
+			sqlite3_errmsg(db->h));
+		sqlite3_finalize(c->st);
+		c->st = NULL;
+		return NULL;
+	}
+	if (!c->st) { /* empty statement */
+		log_msg(LOG_ERROR, "database: prepare: empty statement");
+		return NULL;
+	}
+	c->sql = strdup(sql);
+	if (!c->sql) {
+		sqlite3_finalize(c->st);
+		c->st = NULL;
+		return NULL;
+	}
+	return c->st;
+}
+
+int db_status(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW:
+		return ATR_OK;
+	case SQLITE_CONSTRAINT:
+		return ATR_ECONFLICT;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return ATR_EBUSY;
+	case SQLITE_NOMEM:
+		return ATR_ENOMEM;
+	case SQLITE_RANGE:
+	case SQLITE_MISMATCH:
+	case SQLITE_TOOBIG:
+		return ATR_EINVAL;
+	default:
+		return ATR_ERR;
+	}
+}
+
+int db_bind_json(sqlite3_stmt *st, json_t *params)
+{
+	size_t n = params ? json_array_size(params) : 0;
+	int rc = SQLITE_OK;
+
+	if (params && !json_is_array(params))
+		return ATR_EINVAL;
+	if ((int)n != sqlite3_bind_parameter_count(st))
+		return ATR_EINVAL;
+	for (size_t i = 0; i < n && rc == SQLITE_OK; i++) {
+		json_t *v = json_array_get(params, i);
+		int idx = (int)i + 1;
+		switch (json_typeof(v)) {
+		case JSON_INTEGER:
+			rc = sqlite3_bind_int64(st, idx, json_integer_value(v));
+			break;
+		case JSON_REAL:
+			rc = sqlite3_bind_double(st, idx, json_real_value(v));
+			break;
+		case JSON_STRING:
+			rc = sqlite3_bind_text(st, idx, json_string_value(v),
+					       (int)json_string_length(v),
+					       SQLITE_TRANSIENT);
+			break;
+		case JSON_TRUE:
+		case JSON_FALSE:
+			rc = sqlite3_bind_int(st, idx, json_is_true(v));
+			break;
+		case JSON_NULL:
+			rc = sqlite3_bind_null(st, idx);
+			break;
+		default:
+			return ATR_EINVAL;
+		}
+	}
+	return rc == SQLITE_OK ? ATR_OK : db_status(rc);
+}
+
+json_t *db_row_json(sqlite3_stmt *st)
+{
+	int n = sqlite3_column_count(st);
+	json_t *row = json_object();
+	if (!row)
+		return NULL;
+	for (int i = 0; i < n; i++) {
+		json_t *v;
+		switch (sqlite3_column_type(st, i)) {
+		case SQLITE_INTEGER:
+			v = json_integer(sqlite3_column_int64(st, i));
+			break;
+		case SQLITE_FLOAT:
+			v = json_real(sqlite3_column_double(st, i));
+			break;
+		case SQLITE_TEXT:
+			v = json_stringn(
+			    (const char *)sqlite3_column_text(st, i),
+			    (size_t)sqlite3_column_bytes(st, i));
+			break;
+		case SQLITE_NULL:
+			v = json_null();
+			break;
+		default: /* blobs are not part of the JSON surface */
+			v = json_null();
+			break;
+		}
+		json_object_set_new(row, sqlite3_column_name(st, i),
+				    v ? v : json_null());
+	}
+	return row;
+}
+
+static sqlite3_stmt *prep_bind(struct db *db, const char *sql, json_t *params,
+			       int *status)
+{
+	sqlite3_stmt *st = db_prepare(db, sql);
+	int rc;
+	if (!st) {
+		*status = ATR_ERR;
+		return NULL;
+	}
+	if ((rc = db_bind_json(st, params)) != ATR_OK) {
+		log_msg(LOG_ERROR, "database: parameters do not match statement");
+		*status = rc;
+		return NULL;
+	}
+	*status = ATR_OK;
+	return st;
+}
+
+static int step_error(struct db *db, sqlite3_stmt *st, int rc)
+{
+	int s = db_status(rc);
+	if (s != ATR_ECONFLICT)
+		log_msg(LOG_ERROR, "database: %s", sqlite3_errmsg(db->h));
+	sqlite3_reset(st);
+	return s;
+}
+
+int db_exec(struct db *db, const char *sql, json_t *params,
+	    long long *changes, long long *last_id)
+{
+	int status, rc;
+	sqlite3_stmt *st = prep_bind(db, sql, params, &status);
+	if (!st)
+		return status;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		;
+	if (rc != SQLITE_DONE)
+		return step_error(db, st, rc);
+	if (changes)
+		*changes = sqlite3_changes64(db->h);
+	if (last_id)
+		*last_id = sqlite3_last_insert_rowid(db->h);
+	sqlite3_reset(st);
+	return ATR_OK;
+}
+
+int db_each(struct db *db, const char *sql, json_t *params, atr_row_fn fn,
+	    void *arg)
+{
+	int status, rc;
+	sqlite3_stmt *st = prep_bind(db, sql, params, &status);
+	if (!st)
+		return status;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		json_t *row = db_row_json(st);
+		int stop;
+		if (!row) {
+			sqlite3_reset(st);
+			return ATR_ENOMEM;
+		}
+		stop = fn(arg, row);
+		json_decref(row);
+		if (stop) {
+			sqlite3_reset(st);
+			return ATR_OK;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		return step_error(db, st, rc);
+	sqlite3_reset(st);
+	return ATR_OK;
+}
+
+static int append_row(void *arg, json_t *row)
+{
+	return json_array_append(arg, row) != 0;
+}
+
+json_t *db_query(struct db *db, const char *sql, json_t *params)
+{
+	json_t *rows = json_array();
+	if (!rows)
+		return NULL;
+	if (db_each(db, sql, params, append_row, rows) != ATR_OK) {
+		json_decref(rows);
+		return NULL;
+	}
+	return rows;
+}
+
+json_t *db_one(struct db *db, const char *sql, json_t *params, int *status)
+{
+	int s, rc;
+	json_t *row = NULL;
+	sqlite3_stmt *st = prep_bind(db, sql, params, &s);
+	if (!st)
+		goto out;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		row = db_row_json(st);
+		s = row ? ATR_OK : ATR_ENOMEM;
+	} else if (rc == SQLITE_DONE) {
+		s = ATR_ENOTFOUND;
+	} else {
+		s = step_error(db, st, rc);
+		goto out;
+	}
+	sqlite3_reset(st);
+out:
+	if (status)
+		*status = s;
+	return row;
+}
+
+int db_in_tx(struct db *db)
+{
+	return !sqlite3_get_autocommit(db->h);
+}
+
+static int simple(struct db *db, const char *sql)
+{
+	return db_exec(db, sql, NULL, NULL, NULL);
+}
+
+int db_begin(struct db *db)
+{
+	if (db_in_tx(db))
+		return ATR_EBUSY;
+	return simple(db, "BEGIN IMMEDIATE");
+}
+
+int db_commit(struct db *db)
+{
+	if (!db_in_tx(db))
+		return ATR_EINVAL;
+	return simple(db, "COMMIT");
+}
+
+int db_rollback(struct db *db)
+{
+	if (!db_in_tx(db))
+		return ATR_OK;
+	return simple(db, "ROLLBACK");
+}
+
+int db_script(struct db *db, const char *sql, char *err, size_t errlen)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(db->h, sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "%s", msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+sqlite3_stmt *db_stmt(struct db *db, const char *sql, const char *types, ...)
+{
+	va_list ap;
+	sqlite3_stmt *st = db_prepare(db, sql);
+	int rc = SQLITE_OK, idx = 1;
+
+	if (!st)
+		return NULL;
+	va_start(ap, types);
+	for (const char *t = types; *t && rc == SQLITE_OK; t++, idx++) {
+		switch (*t) {
+		case 'i':
+			rc = sqlite3_bind_int64(st, idx, va_arg(ap, long long));
+			break;
+		case 'I':
+			rc = sqlite3_bind_int(st, idx, va_arg(ap, int));
+			break;
+		case 'd':
+			rc = sqlite3_bind_double(st, idx, va_arg(ap, double));
+			break;
+		case 's': {
+			const char *s = va_arg(ap, const char *);
+			rc = s ? sqlite3_bind_text(st, idx, s, -1,
+						   SQLITE_TRANSIENT)
+			       : sqlite3_bind_null(st, idx);
+			break;
+		}
+		case 'n':
+			rc = sqlite3_bind_null(st, idx);
+			break;
+		default:
+			rc = SQLITE_MISUSE;
+		}
+	}
+	va_end(ap);
+	if (rc != SQLITE_OK || idx - 1 != sqlite3_bind_parameter_count(st)) {
+		log_msg(LOG_ERROR, "database: bad bind for statement");
+		sqlite3_reset(st);
+		return NULL;
+	}
+	return st;
+}
+
+int db_done(sqlite3_stmt *st)
+{
+	int rc;
+	if (!st)
+		return ATR_ERR;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		;
+	if (rc != SQLITE_DONE) {
+		int s = db_status(rc);
+		if (s != ATR_ECONFLICT)
+			log_msg(LOG_ERROR, "database: %s",
+				sqlite3_errmsg(sqlite3_db_handle(st)));
+		sqlite3_reset(st);
+		return s;
+	}
+	sqlite3_reset(st);
+	return ATR_OK;
+}
+
+static const char migrations_table[] =
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    " owner TEXT NOT NULL, id INTEGER NOT NULL,"
+    " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')),"
+    " PRIMARY KEY (owner, id))";
+
+json_t *db_migrations_applied(struct db *db, const char *owner)
+{
+	json_t *ids = json_array();
+	sqlite3_stmt *st;
+	if (simple(db, migrations_table) != ATR_OK)
+		return ids;
+	st = db_stmt(db,
+		     "SELECT id FROM schema_migrations WHERE owner = ?"
+		     " ORDER BY id",
+		     "s", owner);
+	while (st && sqlite3_step(st) == SQLITE_ROW)
+		json_array_append_new(ids,
+				      json_integer(sqlite3_column_int64(st, 0)));
+	if (st)
+		sqlite3_reset(st);
+	return ids;
+}
+
+static int has_migration(const struct atr_migration *m, long long id)
+{
+	for (; m && m->sql; m++)
+		if (m->id == id)
+			return 1;
+	return 0;
+}
+
+int db_migrate(struct db *db, const char *owner,
+	       const struct atr_migration *migs, char *err, size_t errlen)
+{
+	json_t *applied = NULL;
+	size_t i;
+	json_t *v;
+	int prev = 0, own;
+	char msg[512];
+
+	for (const struct atr_migration *m = migs; m && m->sql; m++) {
+		if (m->id <= prev) {
+			snprintf(err, errlen,
+				 "migration %d is out of order (after %d)",
+				 m->id, prev);
+			return -1;
+		}
+		prev = m->id;
+	}
+	own = !db_in_tx(db);
+	if (own && db_begin(db) != ATR_OK) {
+		snprintf(err, errlen, "cannot start a transaction");
+		return -1;
+	}
+	applied = db_migrations_applied(db, owner);
+	json_array_foreach(applied, i, v)
+	{
+		long long id = json_integer_value(v);
+		if (!has_migration(migs, id)) {
+			snprintf(err, errlen,
+				 id > prev ? "database has migration %lld, newer "
+					     "than this code (latest %d)"
+					   : "database has migration %lld, "
+					     "missing from this code (latest %d)",
+				 id, prev);
+			goto fail;
+		}
+	}
+	for (const struct atr_migration *m = migs; m && m->sql; m++) {
+		int done = 0;
+		json_array_foreach(applied, i, v) if (json_integer_value(v) ==
+						      m->id) done = 1;
+		if (done)
+			continue;
+		if (db_script(db, m->sql, msg, sizeof(msg))) {
+			snprintf(err, errlen, "migration %d failed: %s", m->id,
+				 msg);
+			goto fail;
+		}
+		if (db_done(db_stmt(db,
+				    "INSERT INTO schema_migrations (owner, id)"
+				    " VALUES (?, ?)",
+				    "si", owner, (long long)m->id)) != ATR_OK) {
+			snprintf(err, errlen, "cannot record migration %d",
+				 m->id);
+			goto fail;
+		}
+	}
+	if (own && db_commit(db) != ATR_OK) {
+		snprintf(err, errlen, "cannot commit migrations");
+		goto fail;
+	}
+	json_decref(applied);
+	return 0;
+fail:
+	if (own)
+		db_rollback(db);
+	json_decref(applied);
+	return -1;
+}

@@ -1,0 +1,72 @@
+/*
+ * db.h - SQLite storage: one connection per thread, opened lazily, with WAL,
+ * synchronous=FULL, foreign keys and a busy timeout; prepared statements
+ * cached per connection; parameters bound from JSON arrays; rows returned as
+ * JSON objects; and the migration runner. Every SQL call here is
+ * parameterised: no function takes values to splice into SQL text.
+ *
+ * Not a portability layer yet: the SQL dialect plugins may use is described
+ * in sdk/README.md; this file is the SQLite implementation of it.
+ */
+#ifndef ATRIUM_DB_H
+#define ATRIUM_DB_H
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include <atrium/plugin.h>
+
+struct db;
+
+/* Called once before any thread opens a connection. */
+int db_setup(const char *path, int busy_timeout_ms);
+/* This thread's connection, opened on first use; NULL if it cannot open
+ * (logged). Closed automatically when the thread exits. */
+struct db *db_thread(void);
+/* Close this thread's connection now (main thread at shutdown). */
+void db_thread_close(void);
+sqlite3 *db_handle(struct db *db);
+
+/* A cached statement, reset and unbound, ready to bind; NULL on error
+ * (logged). Valid until the next db_prepare of another SQL text could evict
+ * it: use it and reset it before preparing another. */
+sqlite3_stmt *db_prepare(struct db *db, const char *sql);
+/* Bind a JSON array of params to ?1..?n; ATR_EINVAL on count/type mismatch. */
+int db_bind_json(sqlite3_stmt *st, json_t *params);
+/* The current row as a new JSON object. */
+json_t *db_row_json(sqlite3_stmt *st);
+/* Map a SQLite result code to enum atr_status. */
+int db_status(int rc);
+
+/* The plugin-facing operations (see atr_api for contracts). */
+int db_exec(struct db *db, const char *sql, json_t *params,
+	    long long *changes, long long *last_id);
+json_t *db_query(struct db *db, const char *sql, json_t *params);
+json_t *db_one(struct db *db, const char *sql, json_t *params, int *status);
+int db_each(struct db *db, const char *sql, json_t *params, atr_row_fn fn,
+	    void *arg);
+int db_begin(struct db *db); /* BEGIN IMMEDIATE */
+int db_commit(struct db *db);
+int db_rollback(struct db *db);
+int db_in_tx(struct db *db);
+/* Run a multi-statement script without parameters (migrations only). */
+int db_script(struct db *db, const char *sql, char *err, size_t errlen);
+
+/* Convenience for core code: bind with a printf-like type string.
+ * 'i' long long, 'I' int, 's' const char * (NULL -> NULL), 'n' NULL,
+ * 'd' double. Returns the prepared, bound statement or NULL. */
+sqlite3_stmt *db_stmt(struct db *db, const char *sql, const char *types,
+		      ...);
+/* Step a statement to completion: ATR_OK, ATR_ECONFLICT, ... and reset. */
+int db_done(sqlite3_stmt *st);
+
+/* Migrations of one owner ("core", or a plugin name), applied in one
+ * transaction (the caller's, when one is open). Refuses when the database records a migration id this code
+ * does not have (missing, or a newer version). Returns 0, or -1 with the
+ * reason in err and the database unchanged. */
+int db_migrate(struct db *db, const char *owner,
+	       const struct atr_migration *migs, char *err, size_t errlen);
+/* Ids recorded for owner, as a JSON array (tests, --list-plugins). */
+json_t *db_migrations_applied(struct db *db, const char *owner);
+
+#endif

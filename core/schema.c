@@ -1,0 +1,102 @@
+/*
+ * schema.c - core tables: accounts, sessions, onboarding codes, TOTP
+ * recovery codes, the append-only audit log and the notification outbox.
+ * Times the core compares are integer UTC epoch seconds; times shown to
+ * people are ISO-8601 text.
+ */
+#include "schema.h"
+
+#include <stddef.h>
+
+#define NOW_ISO "(strftime('%Y-%m-%dT%H:%M:%SZ','now'))"
+
+const struct atr_migration core_migrations[] = {
+    {1,
+     "CREATE TABLE users ("
+     " id INTEGER PRIMARY KEY,"
+     " username TEXT UNIQUE COLLATE NOCASE," /* NULL until activated */
+     " display_name TEXT NOT NULL,"
+     " role TEXT NOT NULL CHECK (role IN"
+     "  ('patient','staff','physician','admin')),"
+     " password_hash TEXT,"
+     " email TEXT,"
+     " email_verified INTEGER NOT NULL DEFAULT 0,"
+     " date_of_birth TEXT,"
+     " totp_secret TEXT,"
+     " totp_enabled INTEGER NOT NULL DEFAULT 0,"
+     " totp_last_step INTEGER NOT NULL DEFAULT 0,"
+     " locked INTEGER NOT NULL DEFAULT 0,"
+     " failed_logins INTEGER NOT NULL DEFAULT 0,"
+     " throttled_until INTEGER NOT NULL DEFAULT 0,"
+     " created_at TEXT NOT NULL DEFAULT " NOW_ISO ","
+     " updated_at TEXT NOT NULL DEFAULT " NOW_ISO ");"
+     "CREATE INDEX users_role ON users(role, display_name);"
+
+     "CREATE TABLE sessions ("
+     " id INTEGER PRIMARY KEY,"
+     " token_hash TEXT NOT NULL UNIQUE,"
+     " csrf_hash TEXT NOT NULL,"
+     " user_id INTEGER NOT NULL REFERENCES users(id),"
+     " created_at INTEGER NOT NULL,"
+     " last_seen_at INTEGER NOT NULL,"
+     " expires_at INTEGER NOT NULL,"
+     " client TEXT,"
+     " user_agent TEXT,"
+     " revoked INTEGER NOT NULL DEFAULT 0);"
+     "CREATE INDEX sessions_user ON sessions(user_id, revoked);"
+
+     "CREATE TABLE activation_codes ("
+     " id INTEGER PRIMARY KEY,"
+     " code_hash TEXT NOT NULL UNIQUE,"
+     " user_id INTEGER NOT NULL REFERENCES users(id),"
+     " created_by INTEGER REFERENCES users(id),"
+     " expires_at INTEGER NOT NULL,"
+     " used_at INTEGER);"
+
+     "CREATE TABLE recovery_codes ("
+     " id INTEGER PRIMARY KEY,"
+     " user_id INTEGER NOT NULL REFERENCES users(id),"
+     " code_hash TEXT NOT NULL,"
+     " used_at INTEGER,"
+     " UNIQUE (user_id, code_hash));"
+
+     "CREATE TABLE audit_log ("
+     " id INTEGER PRIMARY KEY,"
+     " at TEXT NOT NULL,"
+     " user_id INTEGER,"
+     " username TEXT,"
+     " role TEXT,"
+     " action TEXT NOT NULL,"
+     " patient_id INTEGER,"
+     " object_type TEXT,"
+     " object_id TEXT,"
+     " client TEXT,"
+     " outcome TEXT NOT NULL,"
+     " prev_hash TEXT NOT NULL,"
+     " hash TEXT NOT NULL);"
+     "CREATE INDEX audit_patient ON audit_log(patient_id, at);"
+     "CREATE INDEX audit_user ON audit_log(user_id, at);"
+     "CREATE INDEX audit_at ON audit_log(at);"
+     "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit_log"
+     " BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;"
+     "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit_log"
+     " BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;"
+
+     "CREATE TABLE outbox ("
+     " id INTEGER PRIMARY KEY,"
+     " user_id INTEGER NOT NULL REFERENCES users(id),"
+     " kind TEXT NOT NULL,"
+     " ref TEXT,"
+     " data TEXT NOT NULL DEFAULT '{}',"
+     " source TEXT NOT NULL,"
+     " status TEXT NOT NULL DEFAULT 'queued' CHECK (status IN"
+     "  ('queued','sending','sent','failed','cancelled','suppressed')),"
+     " not_before INTEGER NOT NULL,"
+     " created_at INTEGER NOT NULL,"
+     " idempotency_key TEXT NOT NULL UNIQUE,"
+     " read_at INTEGER);"
+     "CREATE INDEX outbox_due ON outbox(status, not_before);"
+     "CREATE INDEX outbox_ref ON outbox(ref, status);"
+     "CREATE INDEX outbox_user ON outbox(user_id, created_at);"},
+    {0, NULL},
+};
