@@ -69,11 +69,16 @@ $(BUILD)/plugins/%.so: $$(PLUGIN_SRC_$$*) $(wildcard sdk/include/atrium/*.h)
 	$(CC) $(PLUGIN_CFLAGS) $(PLUGIN_LDFLAGS) -o $@ $(PLUGIN_SRC_$*) \
 	    $(shell pkg-config --libs jansson) $(PLUGIN_LIBS_$*)
 
-# Unit tests: one cmocka binary per tests/unit/test_*.c, linked with the core.
-$(BUILD)/tests/unit/test_%: tests/unit/test_%.c $(BUILD)/libcore.a
+# Unit tests: one cmocka binary per tests/unit/test_*.c, linked with the core
+# (plus TEST_EXTRA_SRC_<name>, e.g. a plugin's sources linked statically).
+TEST_EXTRA_SRC_plugin_static := sdk/examples/faq/faq.c
+TEST_EXTRA_CFLAGS_plugin_static := -DATR_STATIC_PLUGIN
+
+$(BUILD)/tests/unit/test_%: tests/unit/test_%.c $(BUILD)/libcore.a \
+		$$(TEST_EXTRA_SRC_$$*)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -o $@ $< \
-	    $(TEST_EXTRA_SRC_$*) $(BUILD)/libcore.a $(LDLIBS_ALL) -lcmocka
+	$(CC) $(CFLAGS_ALL) $(TEST_EXTRA_CFLAGS_$*) -Wno-missing-prototypes \
+	    -o $@ $< $(TEST_EXTRA_SRC_$*) $(BUILD)/libcore.a $(LDLIBS_ALL) -lcmocka
 
 -include $(CORE_OBJ:.o=.d) $(BUILD)/core/main.d
 

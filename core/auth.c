@@ -23,9 +23,16 @@ static int tls(void)
 	return g_cfg && g_cfg->tls_cert && *g_cfg->tls_cert;
 }
 
-static const char *cookie_name(void)
+static const char *cookie_name(const char *base)
 {
+	if (!strcmp(base, "atrium_device"))
+		return tls() ? "__Host-atrium_device" : "atrium_device";
 	return tls() ? "__Host-atrium_session" : "atrium_session";
+}
+
+const char *auth_cookie_get(struct request *req, const char *base)
+{
+	return request_cookie(req, cookie_name(base));
 }
 
 int session_idle_timeout(unsigned role)
@@ -44,7 +51,7 @@ int auth_totp_required(unsigned role)
 int auth_resolve(struct request *req)
 {
 	struct atr_ctx *ctx = &req->ctx;
-	const char *tok = request_cookie(req, cookie_name());
+	const char *tok = auth_cookie_get(req, "atrium_session");
 	char hash[65];
 	sqlite3_stmt *st;
 	struct db *db;
@@ -174,14 +181,17 @@ int auth_route_allowed_now(struct request *req, const struct route *rt)
 	return !auth_must_enroll(&req->ctx);
 }
 
-static void set_cookie(struct atr_ctx *ctx, const char *value, int max_age)
+void auth_cookie_set(struct atr_ctx *ctx, const char *base, const char *value,
+		     long long max_age)
 {
 	struct request *req = ctx->req;
+	if (max_age < 0)
+		max_age = 0;
 	respond_header(req, "Set-Cookie",
 		       arena_sprintf(&req->arena,
 				     "%s=%s; Path=/; HttpOnly; "
-				     "SameSite=Strict; Max-Age=%d%s",
-				     cookie_name(), value, max_age,
+				     "SameSite=Strict; Max-Age=%lld%s",
+				     cookie_name(base), value, max_age,
 				     tls() ? "; Secure" : ""));
 }
 
@@ -206,8 +216,37 @@ const char *session_create(struct atr_ctx *ctx, long long user_id)
 	    ATR_OK)
 		return NULL;
 	ctx->session_id = sqlite3_last_insert_rowid(db_handle(ctx_db(ctx)));
-	set_cookie(ctx, tok, g_cfg->absolute_timeout);
+	auth_cookie_set(ctx, "atrium_session", tok, g_cfg->absolute_timeout);
 	return arena_strdup(&req->arena, csrf);
+}
+
+const char *session_rotate(struct atr_ctx *ctx)
+{
+	char tok[TOKEN_STR_LEN], csrf[TOKEN_STR_LEN], th[65], ch[65];
+	struct db *db = ctx_db(ctx);
+	long long now = (long long)time(NULL), exp = 0;
+	sqlite3_stmt *st;
+
+	st = db_stmt(db, "SELECT expires_at FROM sessions WHERE id = ?", "i",
+		     ctx->session_id);
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		exp = sqlite3_column_int64(st, 0);
+	if (st)
+		sqlite3_reset(st);
+	if (exp <= now)
+		return NULL;
+	token_new(tok);
+	token_new(csrf);
+	sha256_hex(tok, strlen(tok), th);
+	sha256_hex(csrf, strlen(csrf), ch);
+	if (db_done(db_stmt(db,
+			    "UPDATE sessions SET token_hash = ?, csrf_hash = ?, "
+			    "last_seen_at = ? WHERE id = ? AND revoked = 0",
+			    "ssii", th, ch, now, ctx->session_id)) != ATR_OK ||
+	    sqlite3_changes(db_handle(db)) != 1)
+		return NULL;
+	auth_cookie_set(ctx, "atrium_session", tok, exp - now);
+	return arena_strdup(&ctx->req->arena, csrf);
 }
 
 int session_revoke(struct atr_ctx *ctx, long long user_id,
@@ -235,5 +274,5 @@ int session_revoke_all(struct atr_ctx *ctx, long long user_id,
 
 void session_clear_cookie(struct atr_ctx *ctx)
 {
-	set_cookie(ctx, "", 0);
+	auth_cookie_set(ctx, "atrium_session", "", 0);
 }

@@ -23,12 +23,25 @@ int auth_csrf_ok(struct request *req);
 int auth_route_allowed_now(struct request *req, const struct route *rt);
 /* Does this role have to use TOTP? */
 int auth_totp_required(unsigned role);
-/* Does this user (id) still need to enrol? Cached per request. */
+/* Does the signed-in user still need to enrol TOTP? One indexed read. */
 int auth_must_enroll(struct atr_ctx *ctx);
+
+/* Cookies of the core: `base` is "atrium_session" or "atrium_device"; over
+ * TLS the name gets the __Host- prefix and the cookie Secure. Every cookie
+ * is HttpOnly; SameSite=Strict; Path=/. value and the request's arena:
+ * the header text is copied there. */
+const char *auth_cookie_get(struct request *req, const char *base);
+void auth_cookie_set(struct atr_ctx *ctx, const char *base, const char *value,
+		     long long max_age);
 
 /* Starts a session for user_id: new token, cookie header set on the
  * response, csrf token returned (arena). NULL on failure. */
 const char *session_create(struct atr_ctx *ctx, long long user_id);
+/* Gives the current session (ctx->session_id) a new token and a new CSRF
+ * token, keeping its id and absolute expiry: for privilege changes. The
+ * new cookie is set on the response; returns the CSRF token (arena), or
+ * NULL when the database fails (the old token then stays valid). */
+const char *session_rotate(struct atr_ctx *ctx);
 /* Revokes one session of the user; ATR_ENOTFOUND when not theirs. */
 int session_revoke(struct atr_ctx *ctx, long long user_id,
 		   long long session_id);

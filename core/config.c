@@ -6,6 +6,9 @@
  * we give ini_parse_stream: it reads whole physical lines itself (up to
  * CONFIG_MAX_LINE), counts them, and passes lines too long for inih's buffer
  * as "key = \x1eN" while it keeps the real value aside, so long values work.
+ * The reader also drops leading blanks (inih would take an indented line as
+ * the continuation of the previous value) and blanks out comment lines, so
+ * a long comment is never mistaken for a long key = value line.
  */
 #include "config.h"
 
@@ -31,15 +34,21 @@ struct opt {
 	size_t off;
 	const char *def;
 	long long min, max;
+	const char *const *choices; /* O_STR: NULL-terminated, or NULL = any */
 };
 
+static const char *const poll_choices[] = {"poll", "epoll", NULL};
+
 #define S(sec, k, field, d)                                                    \
-	{sec, k, O_STR, offsetof(struct config, field), d, 0, 0}
+	{sec, k, O_STR, offsetof(struct config, field), d, 0, 0, NULL}
+#define E(sec, k, field, d, ch)                                                \
+	{sec, k, O_STR, offsetof(struct config, field), d, 0, 0, ch}
 #define I(sec, k, field, d, lo, hi)                                            \
-	{sec, k, O_INT, offsetof(struct config, field), d, lo, hi}
+	{sec, k, O_INT, offsetof(struct config, field), d, lo, hi, NULL}
 #define L(sec, k, field, d, lo, hi)                                            \
-	{sec, k, O_LL, offsetof(struct config, field), d, lo, hi}
-#define B(sec, k, field, d) {sec, k, O_BOOL, offsetof(struct config, field), d, 0, 1}
+	{sec, k, O_LL, offsetof(struct config, field), d, lo, hi, NULL}
+#define B(sec, k, field, d)                                                    \
+	{sec, k, O_BOOL, offsetof(struct config, field), d, 0, 1, NULL}
 
 static const struct opt opts[] = {
     S("server", "address", address, "127.0.0.1"),
@@ -57,7 +66,7 @@ static const struct opt opts[] = {
     L("server", "max_body", max_body, "1048576", 1024, 1073741824),
     B("server", "access_log", access_log, "on"),
     I("server", "shutdown_grace", shutdown_grace, "10", 0, 600),
-    S("server", "poll", poll, "poll"),
+    E("server", "poll", poll, "poll", poll_choices),
     S("server", "tls_cert", tls_cert, ""),
     S("server", "tls_key", tls_key, ""),
     S("server", "base_url", base_url, ""),
@@ -134,7 +143,15 @@ static const char *opt_set(struct config *cfg, const struct opt *o,
 	switch (o->type) {
 	case O_STR: {
 		char **dst = (char **)(base + o->off);
-		char *copy = strdup(v);
+		char *copy;
+		if (o->choices) {
+			size_t i = 0;
+			while (o->choices[i] && strcmp(o->choices[i], v))
+				i++;
+			if (!o->choices[i])
+				return "not one of the allowed values";
+		}
+		copy = strdup(v);
 		if (!copy)
 			return "out of memory";
 		free(*dst);
@@ -178,8 +195,8 @@ struct parse_state {
 	char *err;
 	size_t errlen;
 	int failed;
-	unsigned char *seen; /* per core option: line it was set on */
-	int *seen_line;
+	int fail_line;  /* line of the first refused entry */
+	int *seen_line; /* per core option: line it was set on, 0 = unset */
 	char **longvals; /* values of lines too long for inih */
 	size_t nlong;
 	char *buf; /* whole physical line */
@@ -192,6 +209,7 @@ static void fail(struct parse_state *ps, const char *fmt, const char *a,
 	if (ps->failed)
 		return;
 	ps->failed = 1;
+	ps->fail_line = ps->line;
 	snprintf(msg, sizeof(msg), fmt, a, b);
 	snprintf(ps->err, ps->errlen, "%s:%d: %s", ps->cfg->file, ps->line,
 		 msg);
@@ -295,7 +313,12 @@ static int on_entry(void *user, const char *section, const char *name,
 		ps->seen_line[i] = ps->line;
 		if ((msg = opt_set(cfg, &opts[i], value))) {
 			char m[256];
-			snprintf(m, sizeof(m), "%s: %s", name, msg);
+			if (opts[i].min < opts[i].max &&
+			    opts[i].type != O_BOOL)
+				snprintf(m, sizeof(m), "%s: %s (%lld..%lld)", name,
+					 msg, opts[i].min, opts[i].max);
+			else
+				snprintf(m, sizeof(m), "%s: %s", name, msg);
 			fail(ps, "%s%s", m, "");
 			return 0;
 		}
@@ -310,15 +333,15 @@ static int on_entry(void *user, const char *section, const char *name,
 	return 0;
 }
 
-/* Trims inline comment (" ;" or " #") and surrounding space from a value. */
+/* Trims an inline comment (" ;", as inih does for short lines) and the
+ * surrounding space from a value. */
 static char *trim_value(char *v)
 {
 	char *p, *end;
 	while (isspace((unsigned char)*v))
 		v++;
 	for (p = v; *p; p++)
-		if ((*p == ';' || *p == '#') && p > v &&
-		    isspace((unsigned char)p[-1])) {
+		if (*p == ';' && p > v && isspace((unsigned char)p[-1])) {
 			*p = '\0';
 			break;
 		}
@@ -332,6 +355,7 @@ static char *trim_value(char *v)
 static char *reader(char *str, int num, void *stream)
 {
 	struct parse_state *ps = stream;
+	char *line;
 	size_t len;
 
 	if (!fgets(ps->buf, CONFIG_MAX_LINE, ps->f))
@@ -346,28 +370,39 @@ static char *reader(char *str, int num, void *stream)
 		snprintf(str, (size_t)num, "\n");
 		return str;
 	}
+	line = ps->buf;
+	while (*line == ' ' || *line == '\t')
+		line++;
+	if (*line == ';' || *line == '#') {
+		snprintf(str, (size_t)num, "\n");
+		return str;
+	}
+	len = strlen(line);
 	if (len + 1 <= (size_t)num) {
-		memcpy(str, ps->buf, len + 1);
+		memcpy(str, line, len + 1);
 		return str;
 	}
 	/* Long line: must be "key = value"; keep the value aside. */
 	{
-		char *eq = strpbrk(ps->buf, "=:");
+		char *eq = strpbrk(line, "=:");
 		char **lv;
 		size_t keylen;
-		if (!eq || (size_t)(eq - ps->buf) + 16 > (size_t)num) {
+		if (!eq || (size_t)(eq - line) + 16 > (size_t)num) {
 			fail(ps, "line too long to be a key = value line%s%s",
 			     "", "");
 			snprintf(str, (size_t)num, "\n");
 			return str;
 		}
 		lv = realloc(ps->longvals, (ps->nlong + 1) * sizeof(*lv));
-		if (!lv)
-			return NULL;
-		ps->longvals = lv;
-		keylen = (size_t)(eq - ps->buf);
-		lv[ps->nlong] = strdup(trim_value(eq + 1));
-		snprintf(str, (size_t)num, "%.*s=%c%zu\n", (int)keylen, ps->buf,
+		if (lv)
+			ps->longvals = lv;
+		if (!lv || !(lv[ps->nlong] = strdup(trim_value(eq + 1)))) {
+			fail(ps, "out of memory%s%s", "", "");
+			snprintf(str, (size_t)num, "\n");
+			return str;
+		}
+		keylen = (size_t)(eq - line);
+		snprintf(str, (size_t)num, "%.*s=%c%zu\n", (int)keylen, line,
 			 LONG_MARK, ps->nlong);
 		ps->nlong++;
 		return str;
@@ -398,18 +433,15 @@ int config_load(struct config *cfg, const char *path, char *err,
 		goto out;
 	}
 	r = ini_parse_stream(reader, &ps, on_entry, &ps);
-	if (ps.failed)
-		goto out;
-	if (r != 0) {
+	/* inih reports the first line it refused, ours included: an earlier
+	 * line than our own failure is a syntax error. */
+	if (r != 0 && (!ps.failed || (r > 0 && r < ps.fail_line))) {
 		snprintf(err, errlen, "%s:%d: syntax error", path,
 			 r > 0 ? r : ps.line);
 		goto out;
 	}
-	if (strcmp(cfg->poll, "poll") && strcmp(cfg->poll, "epoll")) {
-		snprintf(err, errlen, "%s:%d: poll: expected poll or epoll",
-			 path, ps.line);
+	if (ps.failed)
 		goto out;
-	}
 	if ((*cfg->tls_cert != '\0') != (*cfg->tls_key != '\0')) {
 		snprintf(err, errlen,
 			 "%s: tls_cert and tls_key must be set together",

@@ -4,11 +4,15 @@
  * response keeps keep-alive working), upload calls append to the body, and
  * the final call dispatches and queues the response. Errors found before the
  * body arrives (too large, ambiguous length) are answered at once and close
- * the connection, so an oversized upload is never read into memory.
+ * the connection, so an oversized upload is never read into memory. A body
+ * without a declared length (chunked) that outgrows the cap is discarded as
+ * it arrives - libmicrohttpd refuses a response queued mid-upload - and the
+ * 413 goes out when it ends, again closing the connection.
  */
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -33,6 +37,7 @@ struct router *g_router;
 enum req_state { REQ_NEW, REQ_BODY, REQ_OFFLOADING, REQ_RESUMED, REQ_QUEUED };
 
 static struct MHD_Daemon *daemon_;
+static MHD_socket quiesced_fd = MHD_INVALID_SOCKET;
 static const struct config *cfg_;
 static atomic_int inflight;
 static atomic_ullong req_counter;
@@ -268,6 +273,10 @@ static enum MHD_Result queue(struct request *req)
 	}
 	req->raw = NULL;
 	add_security_headers(r, req->is_api || req->status >= 400);
+	/* After a framing or size error the rest of the stream cannot be
+	 * trusted to start a new request. */
+	if (req->early_status)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	for (int i = 0; i < req->nhdr; i++)
 		MHD_add_response_header(r, req->hdr_name[i],
 					req->hdr_value[i]);
@@ -508,13 +517,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 			return MHD_NO;
 		*con_cls = req;
 		atomic_fetch_add(&inflight, 1);
-		if (req->early_status && req->early_status != 400) {
+		if (req->early_status) {
 			/* Refuse before reading the body. */
 			dispatch(req);
 			return queue(req);
 		}
-		if (req->early_status)
-			return MHD_YES;
 		return MHD_YES;
 	}
 	if (req->state == REQ_QUEUED) {
@@ -532,13 +539,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		if (req->early_status)
 			return MHD_YES; /* discard: an error is waiting */
 		if (req->body_len + n > (size_t)cfg_->max_body) {
+			/* No length was declared (else request_new refused
+			 * it): drop what came and the rest; answer at the
+			 * end. */
 			early(req, 413, "payload_too_large",
 			      "the request body is larger than allowed");
 			free(req->body);
 			req->body = NULL;
 			req->body_len = 0;
-			dispatch(req);
-			return queue(req);
+			req->body_cap = 0;
+			return MHD_YES;
 		}
 		if (req->body_len + n + 1 > req->body_cap) {
 			size_t cap = req->body_cap ? req->body_cap * 2 : 4096;
@@ -599,14 +609,13 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
 	(void)cls;
 	(void)c;
 	while (*r) {
-		if (r[0] == '%' && r[1] && r[2]) {
-			char hex[3] = {r[1], r[2], 0}, *end;
-			unsigned long v = strtoul(hex, &end, 16);
-			if (!*end) {
-				*w++ = v ? (char)v : '\x01';
-				r += 3;
-				continue;
-			}
+		if (r[0] == '%' && isxdigit((unsigned char)r[1]) &&
+		    isxdigit((unsigned char)r[2])) {
+			char hex[3] = {r[1], r[2], 0};
+			unsigned long v = strtoul(hex, NULL, 16);
+			*w++ = v ? (char)v : '\x01';
+			r += 3;
+			continue;
 		}
 		*w++ = *r++;
 	}
@@ -719,7 +728,7 @@ void http_stop(int grace_seconds)
 	unsigned long long deadline;
 	if (!daemon_)
 		return;
-	MHD_quiesce_daemon(daemon_);
+	quiesced_fd = MHD_quiesce_daemon(daemon_);
 	deadline = now_us() + (unsigned long long)grace_seconds * 1000000ull;
 	while (atomic_load(&inflight) > 0 && now_us() < deadline) {
 		struct timespec ts = {0, 20 * 1000000};
@@ -732,6 +741,10 @@ void http_stop(int grace_seconds)
 	pool_stop();
 	MHD_stop_daemon(daemon_);
 	daemon_ = NULL;
+	/* Ours to close after the daemon stopped (MHD_quiesce_daemon). */
+	if (quiesced_fd != MHD_INVALID_SOCKET)
+		close(quiesced_fd);
+	quiesced_fd = MHD_INVALID_SOCKET;
 	free(tls_cert_pem);
 	free(tls_key_pem);
 }

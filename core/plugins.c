@@ -400,7 +400,10 @@ int plugins_start(const struct config *cfg, struct router *r, struct db *db,
 			if (!strcmp(statics[s]->name, e->key))
 				d = statics[s];
 		if (d) {
-			snprintf(path, sizeof(path), "<static>");
+			/* Linked in: paths (its ui folder) resolve as if it
+			 * were a file in the plugin directory. */
+			snprintf(path, sizeof(path), "%s/%s.so",
+				 cfg->plugin_dir, e->key);
 			if (check_desc(d, reason, sizeof(reason)))
 				return fail_p(err, errlen, e->key, path, "%s",
 					      reason);
@@ -413,10 +416,12 @@ int plugins_start(const struct config *cfg, struct router *r, struct db *db,
 					      reason);
 		}
 		if (strcmp(d->name, e->key)) {
+			/* Format before dlclose: d->name lives in the file. */
+			fail_p(err, errlen, e->key, path,
+			       "file declares the name '%.64s'", d->name);
 			if (dl)
 				dlclose(dl);
-			return fail_p(err, errlen, e->key, path,
-				      "file declares the name '%s'", d->name);
+			return -1;
 		}
 		if (find(d->name) || nplugins == MAX_PLUGINS) {
 			if (dl)
@@ -624,7 +629,7 @@ int plugin_register_ui(struct plugin *p, const char *dir, json_t *pages)
 		    !static_path_safe(mod))
 			return ATR_EINVAL;
 	}
-	if (dir[0] != '/' && p->dl) {
+	if (dir[0] != '/') {
 		/* relative to the plugin file's folder */
 		const char *slash = strrchr(p->file, '/');
 		snprintf(buf, sizeof(buf), "%.*s/%s",

@@ -98,5 +98,32 @@ const struct atr_migration core_migrations[] = {
      "CREATE INDEX outbox_due ON outbox(status, not_before);"
      "CREATE INDEX outbox_ref ON outbox(ref, status);"
      "CREATE INDEX outbox_user ON outbox(user_id, created_at);"},
+    {2,
+     /* Failed attempts per key ("user:<lowercased name>", also for names
+      * with no account; "reauth:<id>"; "activate:<client>", ...). */
+     "CREATE TABLE login_throttle ("
+     " key TEXT PRIMARY KEY,"
+     " failures INTEGER NOT NULL DEFAULT 0,"
+     " throttled_until INTEGER NOT NULL DEFAULT 0,"
+     " last_failure_at INTEGER NOT NULL);"
+     "CREATE INDEX login_throttle_age ON login_throttle(last_failure_at);"
+
+     /* Browsers that signed in before: their attempts are throttled on
+      * their own, so a stranger's failures cannot lock the owner out. */
+     "CREATE TABLE login_devices ("
+     " id INTEGER PRIMARY KEY,"
+     " token_hash TEXT NOT NULL UNIQUE,"
+     " user_id INTEGER NOT NULL REFERENCES users(id),"
+     " failures INTEGER NOT NULL DEFAULT 0,"
+     " throttled_until INTEGER NOT NULL DEFAULT 0,"
+     " created_at INTEGER NOT NULL,"
+     " last_used_at INTEGER NOT NULL);"
+     "CREATE INDEX login_devices_user ON login_devices(user_id);"
+
+     /* TOTP enrolment in progress: the secret is only moved to
+      * totp_secret when a code from it is confirmed. */
+     "ALTER TABLE users ADD COLUMN totp_pending TEXT;"
+     "ALTER TABLE users ADD COLUMN totp_pending_at INTEGER;"
+     "CREATE INDEX activation_codes_user ON activation_codes(user_id);"},
     {0, NULL},
 };

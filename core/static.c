@@ -23,27 +23,22 @@ struct mount {
 	size_t rootlen;
 };
 
-static struct mount *mounts;
+static struct mount theme_; /* served at "/" */
+static struct mount *mounts; /* plugin UI folders */
 static size_t nmounts;
 
-static int add(const char *name, const char *dir)
+static int mount_init(struct mount *m, const char *name, const char *dir)
 {
 	char real[PATH_MAX];
-	struct mount *m;
 	if (!realpath(dir, real)) {
 		log_msg(LOG_ERROR, "static: folder '%s': %s", dir,
 			strerror(errno));
 		return -1;
 	}
-	m = realloc(mounts, (nmounts + 1) * sizeof(*m));
-	if (!m)
-		return -1;
-	mounts = m;
-	m[nmounts].name = strdup(name);
-	m[nmounts].root = strdup(real);
-	m[nmounts].rootlen = strlen(real);
-	nmounts++;
-	return 0;
+	m->name = strdup(name);
+	m->root = strdup(real);
+	m->rootlen = strlen(real);
+	return m->name && m->root ? 0 : -1;
 }
 
 int static_set_theme(const char *themes_dir, const char *theme)
@@ -54,12 +49,21 @@ int static_set_theme(const char *themes_dir, const char *theme)
 		return -1;
 	}
 	snprintf(dir, sizeof(dir), "%s/%s", themes_dir, theme);
-	return add("", dir);
+	free(theme_.name);
+	free(theme_.root);
+	return mount_init(&theme_, "", dir);
 }
 
 int static_add_mount(const char *name, const char *dir)
 {
-	return add(name, dir);
+	struct mount *m = realloc(mounts, (nmounts + 1) * sizeof(*m));
+	if (!m)
+		return -1;
+	mounts = m;
+	if (mount_init(&m[nmounts], name, dir))
+		return -1;
+	nmounts++;
+	return 0;
 }
 
 void static_free(void)
@@ -69,6 +73,9 @@ void static_free(void)
 		free(mounts[i].root);
 	}
 	free(mounts);
+	free(theme_.name);
+	free(theme_.root);
+	memset(&theme_, 0, sizeof(theme_));
 	mounts = NULL;
 	nmounts = 0;
 }
@@ -178,7 +185,7 @@ void static_serve(struct request *req)
 		const char *name = req->path + 9, *slash = strchr(name, '/');
 		if (!slash)
 			return not_found(req);
-		for (size_t i = 1; i < nmounts; i++)
+		for (size_t i = 0; i < nmounts; i++)
 			if (strlen(mounts[i].name) == (size_t)(slash - name) &&
 			    !strncmp(mounts[i].name, name,
 				     (size_t)(slash - name)) &&
@@ -186,7 +193,7 @@ void static_serve(struct request *req)
 				m = &mounts[i];
 		rel = slash + 1;
 	} else {
-		m = nmounts ? &mounts[0] : NULL;
+		m = theme_.root ? &theme_ : NULL;
 		rel = req->path + 1;
 		if (!*rel)
 			rel = "index.html";

@@ -1,0 +1,1 @@
+atrium.every(0, function() end)

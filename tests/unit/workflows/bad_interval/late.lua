@@ -1,0 +1,2 @@
+
+atrium.daily("25:00", function() end)

@@ -1,0 +1,1 @@
+atrium.on("appointment.before_book", function(ev) end)

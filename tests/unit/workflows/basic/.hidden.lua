@@ -1,0 +1,1 @@
+this is not Lua and must never be loaded

@@ -1,0 +1,3 @@
+atrium.on("appointment.before_book", function(ev)
+  ev.pool = "B"
+end)

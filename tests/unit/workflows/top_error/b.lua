@@ -1,0 +1,1 @@
+atrium.notify{ user_id = 1, kind = "at_load" }
