@@ -29,7 +29,7 @@ PLUGIN_SO := $(PLUGINS:%=$(BUILD)/plugins/%.so)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:%.c=$(BUILD)/%)
 
-.PHONY: all plugin-ui run deps test unit integration e2e check-asan bench install \
+.PHONY: all plugin-ui docs run deps test unit integration e2e check-asan bench install \
         clean format demo-db
 
 all: $(BUILD)/atriumd $(PLUGIN_SO) plugin-ui
@@ -109,6 +109,9 @@ check-asan:
 	    OPT='-O1 -g -fno-omit-frame-pointer' \
 	    SAN='-fsanitize=address,undefined -fno-sanitize-recover=undefined' \
 	    all unit integration
+
+docs: all
+	@BUILD=$(abspath $(BUILD)) node scripts/events-doc.js > docs/events.md
 
 bench: all
 	@sh bench/run.sh

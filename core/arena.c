@@ -4,6 +4,7 @@
  */
 #include "arena.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,12 +37,17 @@ void arena_release(struct arena *a)
 
 void *arena_alloc(struct arena *a, size_t n)
 {
-	size_t need = ALIGN16(n ? n : 1);
+	size_t need = ALIGN16(n ? n : 1), skew;
 	void *p;
 
-	if (need < n)
+	if (need < n || need > SIZE_MAX - sizeof(struct arena_block))
 		return NULL;
-	if (a->inline_used + need <= sizeof(a->inline_buf) && !a->head) {
+	/* inline_buf itself need not sit on a 16-byte boundary (it follows
+	 * a pointer in struct arena): skip to the first one that does. */
+	skew = (16u - ((uintptr_t)a->inline_buf & 15u)) & 15u;
+	if (!a->head && a->inline_used == 0)
+		a->inline_used = skew;
+	if (!a->head && a->inline_used + need <= sizeof(a->inline_buf)) {
 		p = a->inline_buf + a->inline_used;
 		a->inline_used += need;
 		memset(p, 0, need);

@@ -1,6 +1,8 @@
 /*
- * audit.c - see audit.h. The hashed text is the fields joined by 0x1f in a
- * fixed order, prefixed by the previous hash (64 zeros for the first row).
+ * audit.c - see audit.h. A row's hash is SHA-256 over the previous row's
+ * hash (64 zeros for the first row) and the row's ten fields in column
+ * order, each length-prefixed (see hash_part), so an edit of any field,
+ * a NULL turned into "" or text moved between fields changes it.
  */
 #include "audit.h"
 
@@ -10,6 +12,7 @@
 
 #include <sodium.h>
 
+#include "api.h"
 #include "db.h"
 #include "log.h"
 #include "plugins.h"
@@ -48,37 +51,36 @@ unsigned role_parse(const char *name)
 	return 0;
 }
 
-static void hash_row(const char *prev, const char *at, long long user_id,
-		     const char *username, const char *role,
-		     const char *action, long long patient_id,
-		     const char *otype, const char *oid, const char *client,
-		     const char *outcome, char out[65])
+/* One field of the hashed text: a NULL is the byte 0; a value is the byte
+ * 1, its length as 8 bytes big-endian, then its bytes. No field can run
+ * into the next, and NULL differs from "". */
+static void hash_part(crypto_hash_sha256_state *st, const char *v, size_t n)
+{
+	unsigned char head[9];
+	if (!v) {
+		head[0] = 0;
+		crypto_hash_sha256_update(st, head, 1);
+		return;
+	}
+	head[0] = 1;
+	for (int i = 0; i < 8; i++)
+		head[1 + i] = (unsigned char)((unsigned long long)n >>
+					      (56 - 8 * i));
+	crypto_hash_sha256_update(st, head, sizeof(head));
+	crypto_hash_sha256_update(st, (const unsigned char *)v, n);
+}
+
+/* The row's hash: prev, then the ten fields in column order. Ids of 0
+ * are NULL, as stored. */
+static void hash_row(const char *prev, const char *const f[10], char out[65])
 {
 	crypto_hash_sha256_state st;
 	unsigned char h[crypto_hash_sha256_BYTES];
-	char num[2][24];
-	const char *parts[11];
-	static const unsigned char sep = 0x1f;
 
-	snprintf(num[0], sizeof(num[0]), "%lld", user_id);
-	snprintf(num[1], sizeof(num[1]), "%lld", patient_id);
-	parts[0] = prev;
-	parts[1] = at;
-	parts[2] = num[0];
-	parts[3] = username ? username : "";
-	parts[4] = role ? role : "";
-	parts[5] = action ? action : "";
-	parts[6] = num[1];
-	parts[7] = otype ? otype : "";
-	parts[8] = oid ? oid : "";
-	parts[9] = client ? client : "";
-	parts[10] = outcome ? outcome : "";
 	crypto_hash_sha256_init(&st);
-	for (int i = 0; i < 11; i++) {
-		crypto_hash_sha256_update(&st, (const unsigned char *)parts[i],
-					  strlen(parts[i]));
-		crypto_hash_sha256_update(&st, &sep, 1);
-	}
+	hash_part(&st, prev, strlen(prev));
+	for (int i = 0; i < 10; i++)
+		hash_part(&st, f[i], f[i] ? strlen(f[i]) : 0);
 	crypto_hash_sha256_final(&st, h);
 	sodium_bin2hex(out, 65, h, sizeof(h));
 }
@@ -95,9 +97,12 @@ static void iso_now(char out[32])
 
 int audit_write(struct db *db, const struct audit_rec *r)
 {
-	char prev[65], hash[65], at[32];
+	char prev[65], hash[65], at[32], uid[24], pid[24];
 	sqlite3_stmt *st;
 	int own_tx = !db_in_tx(db), rc;
+
+	if (!r->action || !r->outcome)
+		return ATR_EINVAL;
 
 	if (own_tx && (rc = db_begin(db)) != ATR_OK)
 		return rc;
@@ -114,9 +119,21 @@ int audit_write(struct db *db, const struct audit_rec *r)
 		memcpy(prev, zero_hash, sizeof(prev));
 	sqlite3_reset(st);
 	iso_now(at);
-	hash_row(prev, at, r->user_id, r->username, r->role, r->action,
-		 r->patient_id, r->object_type, r->object_id, r->client,
-		 r->outcome, hash);
+	snprintf(uid, sizeof(uid), "%lld", r->user_id);
+	snprintf(pid, sizeof(pid), "%lld", r->patient_id);
+	{
+		const char *f[10] = {at,
+				     r->user_id ? uid : NULL,
+				     r->username,
+				     r->role,
+				     r->action,
+				     r->patient_id ? pid : NULL,
+				     r->object_type,
+				     r->object_id,
+				     r->client,
+				     r->outcome};
+		hash_row(prev, f, hash);
+	}
 	st = db_stmt(db,
 		     "INSERT INTO audit_log (at, user_id, username, role, "
 		     "action, patient_id, object_type, object_id, client, "
@@ -188,62 +205,124 @@ void audit_route(struct atr_ctx *ctx, const struct route *rt, int status)
 		  oid[0] ? oid : NULL, outcome);
 }
 
+/* 1 when both append-only triggers are in place. */
+static int triggers_present(struct db *db)
+{
+	sqlite3_stmt *st = db_stmt(
+	    db,
+	    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND "
+	    "tbl_name = 'audit_log' AND name IN ('audit_no_update', "
+	    "'audit_no_delete')",
+	    "");
+	int n = 0;
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	if (st)
+		sqlite3_reset(st);
+	return n == 2;
+}
+
 long long audit_verify(struct db *db, char *msg, size_t msglen)
 {
 	char prev[65], hash[65];
 	sqlite3_stmt *st = db_stmt(
 	    db,
-	    "SELECT id, at, COALESCE(user_id,0), username, role, action, "
-	    "COALESCE(patient_id,0), object_type, object_id, client, outcome, "
-	    "prev_hash, hash FROM audit_log ORDER BY id",
+	    "SELECT id, at, user_id, username, role, action, patient_id, "
+	    "object_type, object_id, client, outcome, prev_hash, hash "
+	    "FROM audit_log ORDER BY id",
 	    "");
 	long long n = 0, bad = 0;
+	int rc = SQLITE_DONE;
 
+	if (!st) {
+		snprintf(msg, msglen, "audit log cannot be read");
+		return -1;
+	}
 	memcpy(prev, zero_hash, sizeof(prev));
-	while (st && sqlite3_step(st) == SQLITE_ROW) {
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 #define T(i) ((const char *)sqlite3_column_text(st, i))
 		long long id = sqlite3_column_int64(st, 0);
+		const char *f[10];
 		n++;
 		if (!T(11) || strcmp(T(11), prev)) {
 			snprintf(msg, msglen,
-				 "row %lld: prev_hash does not match row before",
+				 "audit chain broken at row %lld: its "
+				 "prev_hash does not match the row before "
+				 "(a row was removed or edited)",
 				 id);
 			bad = id;
 			break;
 		}
-		hash_row(prev, T(1), sqlite3_column_int64(st, 2), T(3), T(4),
-			 T(5), sqlite3_column_int64(st, 6), T(7), T(8), T(9),
-			 T(10), hash);
+		for (int i = 0; i < 10; i++)
+			f[i] = T(i + 1);
+		hash_row(prev, f, hash);
 		if (!T(12) || strcmp(T(12), hash)) {
 			snprintf(msg, msglen,
-				 "row %lld: contents do not match its hash", id);
+				 "audit chain broken at row %lld: its contents "
+				 "do not match its hash (the row was edited)",
+				 id);
 			bad = id;
 			break;
 		}
 		memcpy(prev, hash, sizeof(prev));
 #undef T
 	}
-	if (st)
-		sqlite3_reset(st);
+	sqlite3_reset(st);
+	if (!bad && rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		snprintf(msg, msglen, "audit log cannot be read");
+		return -1;
+	}
+	if (!bad && !triggers_present(db)) {
+		snprintf(msg, msglen,
+			 "audit chain intact (%lld rows) but the triggers that "
+			 "refuse UPDATE and DELETE are missing",
+			 n);
+		return -1;
+	}
 	if (!bad)
 		snprintf(msg, msglen, "audit chain intact: %lld rows", n);
 	return bad;
 }
 
+/* RFC 3339 text -> the stored form's prefix for comparison
+ * ("YYYY-MM-DDTHH:MM:SS", UTC), shifted by `add` seconds. */
+static int bound(const char *in, long long add, char out[32])
+{
+	time_t t;
+	struct tm tm;
+	if (!in)
+		return 0;
+	if (time_parse_rfc3339(in, &t))
+		return -1;
+	t += (time_t)add;
+	gmtime_r(&t, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+	return 1;
+}
+
 json_t *audit_query(struct db *db, long long patient_id, long long user_id,
 		    const char *from, const char *to, int limit)
 {
-	json_t *params = json_pack("[I,I,I,I,s?,s?,s?,s?,i]", patient_id,
-				   patient_id, user_id, user_id, from, from, to,
-				   to, limit);
-	json_t *rows = db_query(
-	    db,
-	    "SELECT id, at AS time, user_id, username, role, action, "
-	    "patient_id, object_type, object_id, client, outcome "
-	    "FROM audit_log WHERE (? = 0 OR patient_id = ?) "
-	    "AND (? = 0 OR user_id = ?) AND (? IS NULL OR at >= ?) "
-	    "AND (? IS NULL OR at <= ?) ORDER BY id DESC LIMIT ?",
-	    params);
+	char lo[32], hi[32];
+	int has_lo = bound(from, 0, lo), has_hi = bound(to, 1, hi);
+	json_t *params, *rows;
+
+	if (has_lo < 0 || has_hi < 0)
+		return NULL;
+	/* Stored times carry microseconds: "to" is inclusive to the
+	 * second, so compare with the next second's prefix. */
+	params = json_pack("[I,I,I,I,s?,s?,s?,s?,i]", patient_id, patient_id,
+			   user_id, user_id, has_lo ? lo : NULL,
+			   has_lo ? lo : NULL, has_hi ? hi : NULL,
+			   has_hi ? hi : NULL, limit);
+	rows = db_query(db,
+			"SELECT id, at AS time, user_id, username, role, "
+			"action, patient_id, object_type, object_id, client, "
+			"outcome FROM audit_log WHERE (? = 0 OR patient_id = "
+			"?) AND (? = 0 OR user_id = ?) AND (? IS NULL OR at "
+			">= ?) AND (? IS NULL OR at < ?) ORDER BY id DESC "
+			"LIMIT ?",
+			params);
 	json_decref(params);
 	return rows;
 }

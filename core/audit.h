@@ -34,9 +34,12 @@ int audit_ctx(struct atr_ctx *ctx, const char *action, long long patient_id,
 /* The automatic row for a PHI route that wrote none itself. */
 void audit_route(struct atr_ctx *ctx, const struct route *rt, int status);
 /* Walks the chain; returns 0 when intact, else the id of the first bad row
- * (and a message in msg). */
+ * (and a message naming it in msg), or -1 when the log cannot be read or
+ * its append-only triggers are missing. */
 long long audit_verify(struct db *db, char *msg, size_t msglen);
-/* Query for the admin API: filters may be 0/NULL. New array. */
+/* Query for the admin API, newest first: filters may be 0/NULL; from and
+ * to are RFC 3339 times, both inclusive. New array, or NULL when a time is
+ * malformed or the database fails. */
 json_t *audit_query(struct db *db, long long patient_id, long long user_id,
 		    const char *from, const char *to, int limit);
 const char *role_name(unsigned role);

@@ -112,6 +112,8 @@ static const struct opt opts[] = {
     S("notify", "webhook_secret", webhook_secret, ""),
     I("notify", "timeout", notify_timeout, "10", 1, 300),
     I("notify", "max_attempts", notify_max_attempts, "6", 1, 100),
+    I("notify", "retry_base", notify_retry_base, "60", 1, 86400),
+    I("notify", "retry_max", notify_retry_max, "3600", 1, 604800),
     S("notify", "quiet_start", quiet_start, "21:00"),
     S("notify", "quiet_end", quiet_end, "08:00"),
     I("notify", "rate_per_hour", notify_rate_per_hour, "10", 1, 100000),
@@ -333,6 +335,34 @@ static int on_entry(void *user, const char *section, const char *name,
 	return 0;
 }
 
+static int known_section(const char *name)
+{
+	if (!strcmp(name, "plugins"))
+		return 1;
+	if (!strncmp(name, "plugin.", 7))
+		return valid_plugin_name(name + 7);
+	for (size_t i = 0; i < NOPTS; i++)
+		if (!strcmp(opts[i].section, name))
+			return 1;
+	return 0;
+}
+
+/* A "[name]" line: inih tells the handler nothing about a section without
+ * keys, so an unknown one is caught here. The name is taken as inih takes
+ * it, blanks included. */
+static void check_section(struct parse_state *ps, const char *line)
+{
+	char name[128];
+	const char *end = strchr(line, ']');
+	if (!end)
+		return; /* inih reports the syntax error */
+	snprintf(name, sizeof(name), "%.*s", (int)(end - line - 1), line + 1);
+	if (!known_section(name))
+		fail(ps, strncmp(name, "plugin.", 7) ? "unknown section [%s]%s"
+						      : "bad plugin section [%s]%s",
+		     name, "");
+}
+
 /* Trims an inline comment (" ;", as inih does for short lines) and the
  * surrounding space from a value. */
 static char *trim_value(char *v)
@@ -377,6 +407,8 @@ static char *reader(char *str, int num, void *stream)
 		snprintf(str, (size_t)num, "\n");
 		return str;
 	}
+	if (*line == '[')
+		check_section(ps, line);
 	len = strlen(line);
 	if (len + 1 <= (size_t)num) {
 		memcpy(str, line, len + 1);

@@ -76,6 +76,8 @@ struct config {
 	char *webhook_url, *webhook_secret;
 	int notify_timeout; /* seconds per delivery attempt */
 	int notify_max_attempts;
+	int notify_retry_base; /* seconds before the first retry; doubles */
+	int notify_retry_max;  /* seconds, longest wait between retries */
 	char *quiet_start, *quiet_end; /* "HH:MM" practice time */
 	int notify_rate_per_hour;
 	char *notify_defaults; /* "kind:channel+channel,..." */

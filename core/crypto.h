@@ -21,7 +21,7 @@
  * after printing a one-line reason to stderr. */
 int crypto_init(void);
 
-/* ---- passwords (argon2id) ---------------------------------------------- */
+/* ---- passwords (argon2id) --------------------------------------------- */
 
 /* Defaults: OWASP's argon2id minimum, t=2 passes over m=19 MiB, p=1. */
 #define PW_OPSLIMIT_DEFAULT 2ULL
@@ -77,10 +77,9 @@ const char *pw_policy_check(const char *pw, const char *username);
 
 /* The same for a password of len bytes that may hold NUL bytes (e.g. a
  * JSON string): an embedded NUL is rejected as a control character. */
-const char *pw_policy_check_n(const char *pw, size_t len,
-                              const char *username);
+const char *pw_policy_check_n(const char *pw, size_t len, const char *username);
 
-/* ---- tokens, hashing, comparison ---------------------------------------- */
+/* ---- tokens, hashing, comparison -------------------------------------- */
 
 /* 43 base64url characters (no padding) and a NUL. */
 #define TOKEN_STR_LEN 44
@@ -99,7 +98,7 @@ int ct_equal(const char *a, const char *b);
 /* Fill buf with n bytes from the system CSPRNG. */
 void random_bytes(void *buf, size_t n);
 
-/* ---- recovery codes ----------------------------------------------------- */
+/* ---- recovery codes --------------------------------------------------- */
 
 /* Buffer size for a recovery code, formatted ("xxxx-xxxx-xxxx", 15 bytes
  * with NUL) or normalised (12 characters, 13 bytes with NUL). */

@@ -143,8 +143,20 @@ sqlite3_stmt *db_prepare(struct db *db, const char *sql)
 		if (!c && !db->cache[i].sql)
 			c = &db->cache[i];
 	}
-	if (!c) { /* evict the home slot */
-		c = &db->cache[h & (STMT_CACHE - 1)];
+	/* Evict a statement nobody is stepping: a caller may still be
+	 * reading the rows of another one (a row callback that runs its own
+	 * query), and finalizing that one would pull it from under it. */
+	for (size_t probe = 0; !c && probe < 4; probe++) {
+		i = (h + probe) & (STMT_CACHE - 1);
+		if (!sqlite3_stmt_busy(db->cache[i].st))
+			c = &db->cache[i];
+	}
+	if (!c) {
+		log_msg(LOG_ERROR, "database: statement cache full of "
+				   "statements in use");
+		return NULL;
+	}
+	if (c->sql) {
 		sqlite3_finalize(c->st);
 		free(c->sql);
 		c->st = NULL;
@@ -539,17 +551,26 @@ int db_migrate(struct db *db, const char *owner,
 		snprintf(err, errlen, "cannot start a transaction");
 		return -1;
 	}
+	/* A savepoint, so a failure undoes our part even inside the caller's
+	 * transaction (a script may fail after its first statements ran). */
+	if (simple(db, "SAVEPOINT db_migrate") != ATR_OK) {
+		snprintf(err, errlen, "cannot start a savepoint");
+		goto fail_tx;
+	}
 	applied = db_migrations_applied(db, owner);
 	json_array_foreach(applied, i, v)
 	{
 		long long id = json_integer_value(v);
 		if (!has_migration(migs, id)) {
 			snprintf(err, errlen,
-				 id > prev ? "database has migration %lld, newer "
-					     "than this code (latest %d)"
-					   : "database has migration %lld, "
-					     "missing from this code (latest %d)",
-				 id, prev);
+				 id > prev ? "%s migration %lld recorded in the "
+					     "database is newer than this code "
+					     "(latest %d): refusing to start"
+					   : "%s migration %lld recorded in the "
+					     "database is missing from this "
+					     "code (latest %d): refusing to "
+					     "start",
+				 owner, id, prev);
 			goto fail;
 		}
 	}
@@ -560,26 +581,33 @@ int db_migrate(struct db *db, const char *owner,
 		if (done)
 			continue;
 		if (db_script(db, m->sql, msg, sizeof(msg))) {
-			snprintf(err, errlen, "migration %d failed: %s", m->id,
-				 msg);
+			snprintf(err, errlen, "%s migration %d failed: %s",
+				 owner, m->id, msg);
 			goto fail;
 		}
 		if (db_done(db_stmt(db,
 				    "INSERT INTO schema_migrations (owner, id)"
 				    " VALUES (?, ?)",
 				    "si", owner, (long long)m->id)) != ATR_OK) {
-			snprintf(err, errlen, "cannot record migration %d",
-				 m->id);
+			snprintf(err, errlen, "cannot record %s migration %d",
+				 owner, m->id);
 			goto fail;
 		}
 	}
+	if (simple(db, "RELEASE db_migrate") != ATR_OK) {
+		snprintf(err, errlen, "cannot release the savepoint");
+		goto fail;
+	}
 	if (own && db_commit(db) != ATR_OK) {
 		snprintf(err, errlen, "cannot commit migrations");
-		goto fail;
+		goto fail_tx;
 	}
 	json_decref(applied);
 	return 0;
 fail:
+	simple(db, "ROLLBACK TO db_migrate");
+	simple(db, "RELEASE db_migrate");
+fail_tx:
 	if (own)
 		db_rollback(db);
 	json_decref(applied);

@@ -3,11 +3,13 @@
  * the first call only sets up the request (returning MHD_YES without a
  * response keeps keep-alive working), upload calls append to the body, and
  * the final call dispatches and queues the response. Errors found before the
- * body arrives (too large, ambiguous length) are answered at once and close
- * the connection, so an oversized upload is never read into memory. A body
- * without a declared length (chunked) that outgrows the cap is discarded as
- * it arrives - libmicrohttpd refuses a response queued mid-upload - and the
- * 413 goes out when it ends, again closing the connection.
+ * body arrives (ambiguous length) are answered at once and close the
+ * connection. An oversized body is never kept: when the client waits for
+ * "100 Continue" the 413 goes out at once; otherwise the body is discarded
+ * as it arrives and the 413 (closing the connection) goes out when it ends.
+ * Answering a client that is still sending would make the kernel reset the
+ * connection on close, losing the 413, and libmicrohttpd refuses a response
+ * queued mid-upload anyway.
  */
 #include "http.h"
 
@@ -424,6 +426,13 @@ static void early(struct request *req, int status, const char *code,
 	req->early_msg = msg;
 }
 
+/* Does the client wait for "100 Continue" before sending its body? */
+static int expects_continue(struct request *req)
+{
+	const char *e = request_header(req, "Expect");
+	return e && strcasestr(e, "100-continue");
+}
+
 static void client_addr(struct request *req)
 {
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
@@ -517,6 +526,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 			return MHD_NO;
 		*con_cls = req;
 		atomic_fetch_add(&inflight, 1);
+		if (req->early_status == 413 && !expects_continue(req))
+			return MHD_YES; /* drain the body, answer at the end */
 		if (req->early_status) {
 			/* Refuse before reading the body. */
 			dispatch(req);
@@ -539,7 +550,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		if (req->early_status)
 			return MHD_YES; /* discard: an error is waiting */
 		if (req->body_len + n > (size_t)cfg_->max_body) {
-			/* No length was declared (else request_new refused
+			/* No length was declared (else request_new saw
 			 * it): drop what came and the rest; answer at the
 			 * end. */
 			early(req, 413, "payload_too_large",
@@ -699,7 +710,10 @@ int http_start(const struct config *cfg)
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->connection_memory,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 	    MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
-	    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+	    /* No MHD_OPTION_LISTENING_ADDRESS_REUSE: it means SO_REUSEPORT,
+	     * which lets a second atriumd bind the same port and take half
+	     * the connections. MHD's default SO_REUSEADDR is enough for a
+	     * quick restart. */
 	    tls_on ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, tls_cert_pem,
 	    MHD_OPTION_HTTPS_MEM_KEY, tls_key_pem,
 	    MHD_OPTION_HTTPS_PRIORITIES,

@@ -1,7 +1,16 @@
 /*
- * identity.c - see identity.h. Password hashing never runs on a request
- * worker: login and password changes hand the argon2id work to the offload
- * pool (http_offload) and finish on a worker once it is done.
+ * identity.c - see identity.h. This file holds the route table of every
+ * identity route, account creation for the command line and the demo, the
+ * JSON views of an account, the offloaded password job and the input
+ * checks the identity_*.c files share. The handlers themselves live in
+ * identity_login.c (sign-in, sign-out, me), identity_account.c (sessions,
+ * password change), identity_totp.c (two-step sign-in), identity_onboard.c
+ * (patients, activation codes, self-registration) and identity_admin.c
+ * (account administration); the attempt throttle is identity_throttle.c.
+ *
+ * Password hashing never runs on a request worker: every handler that
+ * verifies or hashes a password hands an idjob to the offload pool
+ * (http_offload) and finishes on a worker once it is done.
  */
 #include "identity.h"
 
@@ -13,37 +22,202 @@
 
 #include <sodium.h>
 
+#include "api.h"
 #include "audit.h"
 #include "auth.h"
 #include "config.h"
 #include "core_routes.h"
 #include "crypto.h"
 #include "db.h"
+#include "identity_int.h"
 #include "log.h"
-#include "totp.h"
 
-#define USERNAME_MAX 64
+/* ---- input checks ------------------------------------------------------ */
 
-/* Usernames: 3-64 of [a-z0-9._-@], starting with a letter or digit. */
-static int username_ok(const char *u)
+int identity_username_ok(const char *u)
 {
 	size_t n = strlen(u);
 	if (n < 3 || n > USERNAME_MAX || !isalnum((unsigned char)u[0]))
 		return 0;
 	for (; *u; u++)
-		if (!isalnum((unsigned char)*u) && !strchr("._-@", *u))
+		if (!(isalnum((unsigned char)*u) || strchr("._-@", *u)) ||
+		    (unsigned char)*u >= 0x80)
 			return 0;
 	return 1;
 }
+
+/* Length of the UTF-8 sequence at s (at most n bytes) and its code point,
+ * or 0 when malformed (overlong, surrogate, beyond U+10FFFF). */
+static size_t utf8_next(const unsigned char *s, size_t n, unsigned *cp)
+{
+	size_t len;
+	unsigned c = s[0], min;
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	}
+	if ((c & 0xe0) == 0xc0)
+		len = 2, c &= 0x1f, min = 0x80;
+	else if ((c & 0xf0) == 0xe0)
+		len = 3, c &= 0x0f, min = 0x800;
+	else if ((c & 0xf8) == 0xf0)
+		len = 4, c &= 0x07, min = 0x10000;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = (c << 6) | (s[i] & 0x3f);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return len;
+}
+
+int identity_text_ok(const char *s, size_t max)
+{
+	size_t n = s ? strlen(s) : 0, i = 0;
+	if (n == 0 || n > max)
+		return 0;
+	while (i < n) {
+		unsigned cp;
+		size_t len = utf8_next((const unsigned char *)s + i, n - i,
+				       &cp);
+		if (!len || cp < 0x20 || (cp >= 0x7f && cp < 0xa0) ||
+		    cp == 0x2028 || cp == 0x2029)
+			return 0;
+		i += len;
+	}
+	return 1;
+}
+
+int identity_email_ok(const char *s)
+{
+	const char *at = strchr(s, '@');
+	size_t n = strlen(s);
+	if (n < 3 || n > EMAIL_MAX || !at || at == s || strchr(at + 1, '@') ||
+	    !strchr(at + 1, '.') || at[1] == '.' || s[n - 1] == '.')
+		return 0;
+	for (const char *p = s; *p; p++)
+		if ((unsigned char)*p <= 0x20 || *p == 0x7f || strchr("<>\"(),;:\\[]", *p))
+			return 0;
+	return identity_text_ok(s, EMAIL_MAX);
+}
+
+int identity_date_ok(const char *s)
+{
+	static const int mdays[] = {31, 29, 31, 30, 31, 30,
+				    31, 31, 30, 31, 30, 31};
+	char today[16];
+	time_t now = time(NULL);
+	struct tm tm;
+	int y, m, d;
+
+	if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+		return 0;
+	for (int i = 0; i < 10; i++)
+		if (i != 4 && i != 7 && !isdigit((unsigned char)s[i]))
+			return 0;
+	y = atoi(s);
+	m = atoi(s + 5);
+	d = atoi(s + 8);
+	if (y < 1900 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
+		return 0;
+	if (m == 2 && d == 29 && !(y % 4 == 0 && (y % 100 || y % 400 == 0)))
+		return 0;
+	gmtime_r(&now, &tm);
+	strftime(today, sizeof(today), "%Y-%m-%d", &tm);
+	return strcmp(s, today) <= 0;
+}
+
+long long identity_param_id(struct atr_ctx *ctx, const char *name)
+{
+	const char *s = request_param(ctx->req, name);
+	long long v = 0;
+	if (!s || !*s || strlen(s) > 18)
+		return 0;
+	for (const char *p = s; *p; p++) {
+		if (!isdigit((unsigned char)*p))
+			return 0;
+		v = v * 10 + (*p - '0');
+	}
+	return v;
+}
+
+int identity_bad_field(struct atr_ctx *ctx, const char *field,
+		       const char *code, const char *msg)
+{
+	return respond_json(ctx->req, 400,
+			    json_pack("{s:{s:s,s:s,s:s}}", "error", "code",
+				      code, "message", msg, "field", field));
+}
+
+const char *identity_time(struct atr_ctx *ctx, long long t)
+{
+	char buf[32];
+	time_format_rfc3339((time_t)t, buf);
+	return arena_strdup(ctx->arena, buf);
+}
+
+void identity_audit_account(struct atr_ctx *ctx, const char *action,
+			    long long target, const char *outcome)
+{
+	char oid[32];
+	snprintf(oid, sizeof(oid), "%lld", target);
+	audit_ctx(ctx, action, 0, "user", oid, outcome);
+}
+
+char *identity_like(struct atr_ctx *ctx, const char *q)
+{
+	size_t n = strlen(q), o = 0;
+	char *p = arena_alloc(ctx->arena, 2 * n + 3);
+	if (!p)
+		return NULL;
+	p[o++] = '%';
+	for (; *q; q++) {
+		if (*q == '%' || *q == '_' || *q == '\\')
+			p[o++] = '\\';
+		p[o++] = *q;
+	}
+	p[o++] = '%';
+	p[o] = '\0';
+	return p;
+}
+
+int identity_username_taken(struct atr_ctx *ctx, const char *u)
+{
+	sqlite3_stmt *st = db_stmt(ctx_db(ctx),
+				   "SELECT 1 FROM users WHERE username = ?",
+				   "s", u);
+	int taken = st && sqlite3_step(st) == SQLITE_ROW;
+	if (st)
+		sqlite3_reset(st);
+	return taken;
+}
+
+int identity_taken_409(struct atr_ctx *ctx)
+{
+	return respond_json(
+	    ctx->req, 409,
+	    json_pack("{s:{s:s,s:s,s:s}}", "error", "code", "username_taken",
+		      "message", "this username is taken; choose another",
+		      "field", "username"));
+}
+
+/* ---- accounts ---------------------------------------------------------- */
 
 long long identity_create_user(struct db *db, const char *username,
 			       const char *display_name, const char *role,
 			       const char *password, const char **why)
 {
-	char hash[PW_HASH_MAX];
+	char hash[PW_HASH_MAX], oid[32];
+	long long id;
 	int rc;
 
-	if (!username_ok(username)) {
+	if (!identity_username_ok(username)) {
 		*why = "username must be 3-64 letters, digits or . _ - @";
 		return ATR_EINVAL;
 	}
@@ -51,8 +225,8 @@ long long identity_create_user(struct db *db, const char *username,
 		*why = "role must be patient, staff, physician or admin";
 		return ATR_EINVAL;
 	}
-	if (!display_name || !*display_name || strlen(display_name) > 200) {
-		*why = "display name must be 1-200 bytes";
+	if (!identity_text_ok(display_name, DISPLAY_NAME_MAX)) {
+		*why = "display name must be 1-200 bytes of text";
 		return ATR_EINVAL;
 	}
 	if ((*why = pw_policy_check(password, username)))
@@ -74,323 +248,176 @@ long long identity_create_user(struct db *db, const char *username,
 		*why = "database error";
 		return rc;
 	}
-	return sqlite3_last_insert_rowid(db_handle(db));
+	id = sqlite3_last_insert_rowid(db_handle(db));
+	snprintf(oid, sizeof(oid), "%lld", id);
+	audit_write(db, &(struct audit_rec){.action = "account.create",
+					    .object_type = "user",
+					    .object_id = oid,
+					    .client = "command line",
+					    .outcome = "ok"});
+	return id;
+}
+
+/* Turns the named 0/1 columns of row into JSON booleans. */
+static void row_bools(json_t *row, const char *const *names)
+{
+	for (; *names; names++)
+		json_object_set_new(row, *names,
+				    json_boolean(json_integer_value(
+					json_object_get(row, *names))));
 }
 
 json_t *identity_user_json(struct atr_ctx *ctx, long long user_id)
 {
+	static const char *const bools[] = {"totp_enabled", NULL};
 	int st;
 	json_t *params = json_pack("[I]", user_id);
 	json_t *u = db_one(ctx_db(ctx),
 			   "SELECT id, username, display_name, role, "
-			   "totp_enabled = 1 AS totp_enabled FROM users "
-			   "WHERE id = ?",
+			   "totp_enabled FROM users WHERE id = ?",
 			   params, &st);
 	json_decref(params);
-	if (u) {
-		json_object_set_new(
-		    u, "totp_enabled",
-		    json_boolean(json_integer_value(
-			json_object_get(u, "totp_enabled"))));
-	}
+	if (u)
+		row_bools(u, bools);
 	return u;
 }
 
-/* ---- login ------------------------------------------------------------ */
-
-struct login {
-	long long user_id; /* 0: unknown username */
-	char username[USERNAME_MAX + 1];
-	char hash[PW_HASH_MAX];
-	char new_hash[PW_HASH_MAX]; /* rehash with current parameters */
-	char *password;             /* arena copy, wiped after hashing */
-	size_t pwlen;
-	const char *totp;
-	unsigned role;
-	int locked, ok;
-	long long throttled_until;
-	int failed_logins;
-};
-
-static void login_work(struct request *req, void *arg)
+json_t *identity_admin_user_json(struct atr_ctx *ctx, long long user_id)
 {
-	struct login *l = arg;
-	(void)req;
-	if (l->user_id && l->hash[0]) {
-		l->ok = pw_verify(l->hash, l->password, l->pwlen) == 0;
-		if (l->ok && pw_needs_rehash(l->hash) &&
-		    pw_hash(l->password, l->pwlen, l->new_hash))
-			l->new_hash[0] = '\0';
-	} else {
-		pw_dummy_verify(l->password, l->pwlen);
-		l->ok = 0;
-	}
-	sodium_memzero(l->password, l->pwlen);
+	static const char *const bools[] = {"locked", "totp_enabled",
+					    "activated", NULL};
+	int st;
+	json_t *params = json_pack("[I]", user_id);
+	json_t *u = db_one(ctx_db(ctx),
+			   "SELECT id, username, display_name, role, locked, "
+			   "totp_enabled, (username IS NOT NULL AND "
+			   "password_hash IS NOT NULL) AS activated, "
+			   "created_at FROM users WHERE id = ?",
+			   params, &st);
+	json_decref(params);
+	if (u)
+		row_bools(u, bools);
+	return u;
 }
 
-static int login_failed(struct atr_ctx *ctx, struct login *l,
-			const char *code, const char *why)
+/* ---- the offloaded password job ---------------------------------------- */
+
+struct idjob *idjob_new(struct atr_ctx *ctx)
 {
-	long long now = (long long)time(NULL);
-	struct audit_rec r = {.user_id = l->user_id,
-			      .username = l->username,
-			      .action = "auth.login",
-			      .client = ctx->req->client,
-			      .outcome = why};
-	if (l->user_id) {
-		/* Exponential delay once past the threshold, capped at 15 min:
-		 * a stranger can slow an account down, never lock it for
-		 * good. */
-		int over = l->failed_logins + 1 - g_cfg->lockout_threshold;
-		long long delay = 0;
-		if (over >= 0)
-			delay = over > 10 ? 900 : (1LL << over) * 1;
-		if (delay > 900)
-			delay = 900;
-		db_done(db_stmt(ctx_db(ctx),
-				"UPDATE users SET failed_logins = failed_logins "
-				"+ 1, throttled_until = ? WHERE id = ?",
-				"ii", now + delay, l->user_id));
-		r.role = role_name(l->role);
-	}
-	audit_write(ctx_db(ctx), &r);
-	return respond_error(ctx->req, 401, code,
-			     !strcmp(code, "totp_required")
-				 ? "enter the 6-digit code from your "
-				   "authenticator app"
-				 : "the username or password is not right");
+	return arena_alloc(ctx->arena, sizeof(struct idjob));
 }
 
-/* TOTP (or a recovery code) for an account that has it. 1 when it
- * passes, 0 when wrong, -1 when missing. */
-static int check_second_factor(struct atr_ctx *ctx, struct login *l)
+char *idjob_take(struct atr_ctx *ctx, json_t *body, const char *field,
+		 size_t *len)
 {
-	struct db *db = ctx_db(ctx);
-	char secret[128] = "", norm[RECOVERY_CODE_LEN], hex[65];
-	long long last = 0, step;
-	sqlite3_stmt *st;
-
-	if (!l->totp || !*l->totp)
-		return -1;
-	st = db_stmt(db,
-		     "SELECT totp_secret, totp_last_step FROM users WHERE id "
-		     "= ?",
-		     "i", l->user_id);
-	if (st && sqlite3_step(st) == SQLITE_ROW) {
-		const char *s = (const char *)sqlite3_column_text(st, 0);
-		snprintf(secret, sizeof(secret), "%s", s ? s : "");
-		last = sqlite3_column_int64(st, 1);
-	}
-	if (st)
-		sqlite3_reset(st);
-	if (!secret[0])
-		return 0;
-	if (strlen(l->totp) == 6) {
-		if (totp_verify(secret, l->totp, time(NULL), 1, &step) ||
-		    step <= last)
-			return 0; /* wrong, or replay of a used code */
-		/* Record the step; the WHERE refuses a racing replay. */
-		if (db_done(db_stmt(db,
-				    "UPDATE users SET totp_last_step = ? "
-				    "WHERE id = ? AND totp_last_step < ?",
-				    "iii", step, l->user_id, step)) != ATR_OK ||
-		    sqlite3_changes(db_handle(db)) != 1)
-			return 0;
-		return 1;
-	}
-	if (recovery_code_normalise(l->totp, norm))
-		return 0;
-	sha256_hex(norm, strlen(norm), hex);
-	if (db_done(db_stmt(db,
-			    "UPDATE recovery_codes SET used_at = ? WHERE "
-			    "user_id = ? AND code_hash = ? AND used_at IS NULL",
-			    "iis", (long long)time(NULL), l->user_id, hex)) !=
-	    ATR_OK)
-		return 0;
-	return sqlite3_changes(db_handle(db)) == 1;
-}
-
-static json_t *auth_body(struct atr_ctx *ctx, long long user_id,
-			 const char *csrf)
-{
-	json_t *user = identity_user_json(ctx, user_id);
-	return json_pack("{s:o,s:s,s:i,s:b}", "user", user ? user : json_null(),
-			 "csrf_token", csrf, "idle_timeout_seconds",
-			 session_idle_timeout(ctx->role), "must_enroll_totp",
-			 auth_must_enroll(ctx));
-}
-
-static void login_finish(struct atr_ctx *ctx, void *arg)
-{
-	struct login *l = arg;
-	struct db *db = ctx_db(ctx);
-	struct audit_rec r = {.user_id = l->user_id,
-			      .username = l->username,
-			      .role = role_name(l->role),
-			      .action = "auth.login",
-			      .client = ctx->req->client,
-			      .outcome = "ok"};
-	const char *csrf;
-	int second;
-
-	if (!l->ok || l->locked) {
-		login_failed(ctx, l, "invalid_credentials",
-			     l->locked ? "locked" : "bad_password");
-		return;
-	}
-	second = 1;
-	{
-		sqlite3_stmt *st = db_stmt(
-		    db, "SELECT totp_enabled FROM users WHERE id = ?", "i",
-		    l->user_id);
-		int enabled = st && sqlite3_step(st) == SQLITE_ROW &&
-			      sqlite3_column_int(st, 0);
-		if (st)
-			sqlite3_reset(st);
-		if (enabled)
-			second = check_second_factor(ctx, l);
-	}
-	if (second == -1) {
-		/* Password right, code missing: not counted as a failure. */
-		audit_write(db, &(struct audit_rec){
-				    .user_id = l->user_id,
-				    .username = l->username,
-				    .role = role_name(l->role),
-				    .action = "auth.login",
-				    .client = ctx->req->client,
-				    .outcome = "totp_required"});
-		respond_error(ctx->req, 401, "totp_required",
-			      "enter the 6-digit code from your "
-			      "authenticator app");
-		return;
-	}
-	if (second == 0) {
-		login_failed(ctx, l, "invalid_credentials", "bad_totp");
-		return;
-	}
-	db_done(db_stmt(db,
-			"UPDATE users SET failed_logins = 0, throttled_until "
-			"= 0 WHERE id = ?",
-			"i", l->user_id));
-	if (l->new_hash[0])
-		db_done(db_stmt(db,
-				"UPDATE users SET password_hash = ? WHERE id = ?",
-				"si", l->new_hash, l->user_id));
-	ctx->user_id = l->user_id;
-	ctx->role = l->role;
-	ctx->username = arena_strdup(ctx->arena, l->username);
-	csrf = session_create(ctx, l->user_id);
-	if (!csrf) {
-		respond_error(ctx->req, 503, "unavailable",
-			      "the service is temporarily unavailable");
-		return;
-	}
-	audit_write(db, &r);
-	respond_json(ctx->req, 200, auth_body(ctx, l->user_id, csrf));
-}
-
-static const struct atr_field login_fields[] = {
-    {"username", ATR_F_STRING, 1, 256},
-    {"password", ATR_F_STRING, 1, 1024},
-    {"totp", ATR_F_STRING, 0, 32},
-    {NULL, 0, 0, 0},
-};
-
-static int h_login(struct atr_ctx *ctx)
-{
-	extern const struct atr_api atr_host_api;
+	json_t *v = json_object_get(body, field);
 	struct request *req = ctx->req;
-	json_t *body = atr_host_api.req_json(ctx, login_fields);
-	struct login *l;
-	const char *u, *pw;
-	sqlite3_stmt *st;
-	long long now = (long long)time(NULL);
+	const char *s = json_string_value(v);
+	char *copy;
 
-	if (!body)
-		return ATR_ERESPONDED;
-	u = json_string_value(json_object_get(body, "username"));
-	pw = json_string_value(json_object_get(body, "password"));
-	l = arena_alloc(&req->arena, sizeof(*l));
-	if (!l)
-		return ATR_ENOMEM;
-	snprintf(l->username, sizeof(l->username), "%s", u);
-	l->pwlen = json_string_length(json_object_get(body, "password"));
-	l->password = arena_strndup(&req->arena, pw, l->pwlen);
-	sodium_memzero((char *)(uintptr_t)pw, l->pwlen);
-	l->totp = json_string_value(json_object_get(body, "totp"));
-	if (!l->password)
-		return ATR_ENOMEM;
-	st = db_stmt(ctx_db(ctx),
-		     "SELECT id, password_hash, role, locked, throttled_until, "
-		     "failed_logins FROM users WHERE username = ?",
-		     "s", u);
-	if (st && sqlite3_step(st) == SQLITE_ROW) {
-		const char *h = (const char *)sqlite3_column_text(st, 1);
-		l->user_id = sqlite3_column_int64(st, 0);
-		snprintf(l->hash, sizeof(l->hash), "%s", h ? h : "");
-		l->role = role_parse((const char *)sqlite3_column_text(st, 2));
-		l->locked = sqlite3_column_int(st, 3);
-		l->throttled_until = sqlite3_column_int64(st, 4);
-		l->failed_logins = sqlite3_column_int(st, 5);
+	*len = 0;
+	if (req->body)
+		sodium_memzero(req->body, req->body_len);
+	if (!s)
+		return NULL;
+	*len = json_string_length(v);
+	copy = arena_strndup(ctx->arena, s, *len);
+	/* jansson's copy is wiped too: the body object lives until the
+	 * request ends. */
+	sodium_memzero((char *)(uintptr_t)s, *len);
+	return copy;
+}
+
+void idjob_wipe(struct idjob *job)
+{
+	if (job->current)
+		sodium_memzero(job->current, job->curlen);
+	if (job->password)
+		sodium_memzero(job->password, job->pwlen);
+}
+
+static void idjob_work(struct request *req, void *arg)
+{
+	struct idjob *j = arg;
+	(void)req;
+	if (j->current) {
+		if (j->hash[0]) {
+			j->verified =
+			    pw_verify(j->hash, j->current, j->curlen) == 0;
+		} else {
+			pw_dummy_verify(j->current, j->curlen);
+			j->verified = 0;
+		}
 	}
-	if (st)
-		sqlite3_reset(st);
-	if (l->throttled_until > now) {
-		char *ra = arena_sprintf(&req->arena, "%lld",
-					 l->throttled_until - now);
-		sodium_memzero(l->password, l->pwlen);
-		respond_header(req, "Retry-After", ra);
-		audit_write(ctx_db(ctx),
-			    &(struct audit_rec){.user_id = l->user_id,
-						.username = l->username,
-						.action = "auth.login",
-						.client = req->client,
-						.outcome = "throttled"});
-		return respond_error(req, 429, "too_many_attempts",
-				     "too many attempts; try again in %s "
-				     "seconds",
-				     ra);
+	if (j->password && (!j->current || j->verified)) {
+		j->why = pw_policy_check_n(j->password, j->pwlen,
+					   j->username[0] ? j->username : NULL);
+		if (!j->why && j->current && j->curlen == j->pwlen &&
+		    !sodium_memcmp(j->current, j->password, j->pwlen))
+			j->why = "the new password must differ from the "
+				 "current one";
+		if (!j->why && pw_hash(j->password, j->pwlen, j->new_hash))
+			j->failed = 1;
 	}
-	if (http_offload(ctx, login_work, login_finish, l)) {
-		sodium_memzero(l->password, l->pwlen);
-		respond_header(req, "Retry-After", "1");
-		return respond_error(req, 503, "busy",
-				     "too many sign-ins at once; try again");
+	idjob_wipe(j);
+}
+
+int idjob_start(struct atr_ctx *ctx, struct idjob *job, continue_fn cont)
+{
+	if (http_offload(ctx, idjob_work, cont, job)) {
+		idjob_wipe(job);
+		respond_header(ctx->req, "Retry-After", "1");
+		respond_error(ctx->req, 503, "busy",
+			      "the server is busy; try again in a moment");
 	}
 	return ATR_OK;
 }
 
-static int h_logout(struct atr_ctx *ctx)
-{
-	session_revoke(ctx, ctx->user_id, ctx->session_id);
-	session_clear_cookie(ctx);
-	audit_ctx(ctx, "auth.logout", 0, NULL, NULL, "ok");
-	return respond_raw(ctx->req, 204, NULL, NULL, 0);
-}
+/* ---- routes ------------------------------------------------------------ */
 
-static int h_me(struct atr_ctx *ctx)
-{
-	/* The CSRF token is not stored in clear: me hands out a new one,
-	 * rotating it for this session. */
-	char csrf[TOKEN_STR_LEN], hash[65];
-	token_new(csrf);
-	sha256_hex(csrf, strlen(csrf), hash);
-	if (db_done(db_stmt(ctx_db(ctx),
-			    "UPDATE sessions SET csrf_hash = ?, last_seen_at = "
-			    "? WHERE id = ?",
-			    "sii", hash, (long long)time(NULL),
-			    ctx->session_id)) != ATR_OK)
-		return respond_error(ctx->req, 503, "unavailable",
-				     "the service is temporarily unavailable");
-	return respond_json(ctx->req, 200, auth_body(ctx, ctx->user_id, csrf));
-}
+#define ANY ATR_ROLES_ANY_USER
+#define CARE ATR_ROLES_CARE_TEAM
 
 static const struct core_route identity_routes[] = {
-    {"POST", "/api/auth/login", h_login, 0, ATR_ROUTE_PUBLIC, "sign in"},
-    {"POST", "/api/auth/logout", h_logout, ATR_ROLES_ANY_USER, 0,
-     "sign out"},
-    {"GET", "/api/auth/me", h_me, ATR_ROLES_ANY_USER, 0,
+    {"POST", "/api/auth/login", idh_login, 0, ATR_ROUTE_PUBLIC, "sign in"},
+    {"POST", "/api/auth/logout", idh_logout, ANY, 0, "sign out"},
+    {"GET", "/api/auth/me", idh_me, ANY, 0,
      "the signed-in user and a fresh CSRF token"},
+    {"GET", "/api/auth/sessions", idh_sessions, ANY, 0,
+     "my open sessions"},
+    {"DELETE", "/api/auth/sessions/:id", idh_session_delete, ANY, 0,
+     "end one of my sessions"},
+    {"POST", "/api/auth/password", idh_password, ANY, 0,
+     "change my password (ends my other sessions)"},
+    {"POST", "/api/auth/totp/enroll", idh_totp_enroll, ANY, 0,
+     "start setting up two-step sign-in"},
+    {"POST", "/api/auth/totp/confirm", idh_totp_confirm, ANY, 0,
+     "finish setting up two-step sign-in; returns recovery codes"},
+    {"POST", "/api/auth/totp/disable", idh_totp_disable, ANY, 0,
+     "turn two-step sign-in off"},
+    {"POST", "/api/auth/activate", idh_activate, 0, ATR_ROUTE_PUBLIC,
+     "activate a patient account with the code from the practice"},
+    {"POST", "/api/auth/register", idh_register, 0, ATR_ROUTE_PUBLIC,
+     "create a patient account (when self-registration is on)"},
+    {"GET", "/api/admin/users", idh_admin_users, ATR_ROLE_ADMIN, 0,
+     "search accounts"},
+    {"POST", "/api/admin/users", idh_admin_user_create, ATR_ROLE_ADMIN, 0,
+     "create a physician, staff or admin account"},
+    {"POST", "/api/admin/users/:id/lock", idh_admin_lock, ATR_ROLE_ADMIN, 0,
+     "lock an account and end its sessions"},
+    {"POST", "/api/admin/users/:id/unlock", idh_admin_unlock,
+     ATR_ROLE_ADMIN, 0, "unlock an account and clear its sign-in delay"},
+    {"POST", "/api/admin/users/:id/reset-totp", idh_admin_reset_totp,
+     ATR_ROLE_ADMIN, 0,
+     "remove an account's two-step sign-in and end its sessions"},
+    {"POST", "/api/admin/users/:id/activation-code", idh_activation_code,
+     CARE | ATR_ROLE_ADMIN, ATR_ROUTE_PHI,
+     "issue a new activation code for a patient"},
+    {"POST", "/api/admin/patients", idh_patient_create,
+     CARE | ATR_ROLE_ADMIN, ATR_ROUTE_PHI,
+     "create a patient account and its activation code"},
+    {"GET", "/api/patients", idh_patients, CARE, ATR_ROUTE_PHI,
+     "search the practice's patients"},
     {NULL, NULL, NULL, 0, 0, NULL},
 };
 

@@ -130,12 +130,19 @@ long long identity_param_id(struct atr_ctx *ctx, const char *name);
 /* The admin view of an account: {"id","username","display_name","role",
  * "locked","totp_enabled","activated","created_at"}; NULL when absent. */
 json_t *identity_admin_user_json(struct atr_ctx *ctx, long long user_id);
+/* 1 when an account already has this username (any case). */
+int identity_username_taken(struct atr_ctx *ctx, const char *u);
+/* The 409 for a taken username. */
+int identity_taken_409(struct atr_ctx *ctx);
 /* The shared 400 for a field. */
 int identity_bad_field(struct atr_ctx *ctx, const char *field,
 		       const char *code, const char *msg);
-/* An account-change audit row about user `target` (object "user:<id>"). */
+/* An account-change audit row about user `target` (object user, id). */
 void identity_audit_account(struct atr_ctx *ctx, const char *action,
 			    long long target, const char *outcome);
+/* "%q%" for LIKE ... ESCAPE with backslash, q's own % _ and backslashes
+ * escaped; in the arena, NULL when memory runs out. */
+char *identity_like(struct atr_ctx *ctx, const char *q);
 /* RFC 3339 text of epoch seconds, in the arena. */
 const char *identity_time(struct atr_ctx *ctx, long long t);
 

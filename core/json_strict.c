@@ -48,6 +48,23 @@ static int type_ok(enum atr_field_type t, json_t *v)
 	return 0;
 }
 
+/* jansson names the repeated key as near '"key"': copy it to field when it
+ * is a plain one (no escapes), else leave field empty. */
+static void duplicate_key(const json_error_t *jerr, char *field,
+			  size_t fieldlen)
+{
+	const char *p = strstr(jerr->text, "near '\""), *end;
+	if (!p)
+		return;
+	p += 7;
+	end = strstr(p, "\"'");
+	if (!end || memchr(p, '\\', (size_t)(end - p)) ||
+	    (size_t)(end - p) >= fieldlen)
+		return;
+	memcpy(field, p, (size_t)(end - p));
+	field[end - p] = '\0';
+}
+
 json_t *json_strict_parse(const char *buf, size_t len,
 			  const struct atr_field *fields, char *msg,
 			  size_t msglen, char *field, size_t fieldlen)
@@ -66,18 +83,32 @@ json_t *json_strict_parse(const char *buf, size_t len,
 		snprintf(msg, msglen, "request body contains a NUL byte");
 		return NULL;
 	}
-	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+			  &jerr);
 	if (!root) {
-		if (strstr(jerr.text, "duplicate"))
-			snprintf(msg, msglen, "duplicate key in JSON object");
-		else if (strstr(jerr.text, "UTF-8") ||
-			 strstr(jerr.text, "utf-8"))
+		switch (json_error_code(&jerr)) {
+		case json_error_duplicate_key:
+			duplicate_key(&jerr, field, fieldlen);
+			if (field[0])
+				snprintf(msg, msglen, "duplicate key '%s'",
+					 field);
+			else
+				snprintf(msg, msglen,
+					 "duplicate key in JSON object");
+			break;
+		case json_error_invalid_utf8:
 			snprintf(msg, msglen, "request body is not valid UTF-8");
-		else
+			break;
+		case json_error_null_character:
+			snprintf(msg, msglen,
+				 "request body contains a NUL byte");
+			break;
+		default:
 			snprintf(msg, msglen,
 				 "request body is not valid JSON (line %d, "
 				 "column %d)",
 				 jerr.line, jerr.column);
+		}
 		return NULL;
 	}
 	if (!json_is_object(root)) {

@@ -31,12 +31,15 @@ static size_t put_ts(char *buf, size_t cap)
 	return n;
 }
 
-/* Appends s quoted, escaping quotes, backslashes and control bytes. */
-static size_t put_quoted(char *buf, size_t n, size_t cap, const char *s)
+/* Appends s quoted, escaping quotes, backslashes and control bytes. At most
+ * `max` bytes of s are used; a longer s ends in "..." inside the quotes. */
+static size_t put_quoted(char *buf, size_t n, size_t cap, const char *s,
+			 size_t max)
 {
+	const char *end = s + strnlen(s, max);
 	if (n < cap)
 		buf[n++] = '"';
-	for (; *s && n + 5 < cap; s++) {
+	for (; s < end && n + 5 < cap; s++) {
 		unsigned char c = (unsigned char)*s;
 		if (c == '"' || c == '\\') {
 			buf[n++] = '\\';
@@ -47,8 +50,26 @@ static size_t put_quoted(char *buf, size_t n, size_t cap, const char *s)
 			buf[n++] = (char)c;
 		}
 	}
+	if (*s && n + 4 < cap) {
+		memcpy(buf + n, "...", 3);
+		n += 3;
+	}
 	if (n < cap)
 		buf[n++] = '"';
+	return n;
+}
+
+/* Appends an HTTP method as a bare token: anything outside [A-Za-z-] (a
+ * client chooses it) becomes '_', so it cannot fake another field. */
+static size_t put_token(char *buf, size_t n, size_t cap, const char *s)
+{
+	for (size_t i = 0; s[i] && i < 16 && n + 1 < cap; i++) {
+		char c = s[i];
+		buf[n++] = ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			    c == '-')
+			       ? c
+			       : '_';
+	}
 	return n;
 }
 
@@ -78,7 +99,7 @@ static void vlog(enum log_level lvl, const char *comp, const char *fmt,
 		n += (size_t)snprintf(buf + n, sizeof(buf) - 1 - n, " comp=%s",
 				      comp);
 	n += (size_t)snprintf(buf + n, sizeof(buf) - 1 - n, " msg=");
-	n = put_quoted(buf, n, sizeof(buf) - 1, msg);
+	n = put_quoted(buf, n, sizeof(buf) - 1, msg, sizeof(msg));
 	emit(buf, n, sizeof(buf));
 }
 
@@ -106,11 +127,13 @@ void log_access(const char *req_id, const char *method, const char *path,
 
 	if (LOG_INFO < min_level)
 		return;
+	/* The path is cut so the fields after it always fit. */
 	n = put_ts(buf, sizeof(buf) - 1);
 	n += (size_t)snprintf(buf + n, sizeof(buf) - 1 - n,
-			      " level=info req=%s method=%s path=", req_id,
-			      method);
-	n = put_quoted(buf, n, sizeof(buf) - 1, path);
+			      " level=info req=%s method=", req_id);
+	n = put_token(buf, n, sizeof(buf) - 1, method);
+	n += (size_t)snprintf(buf + n, sizeof(buf) - 1 - n, " path=");
+	n = put_quoted(buf, n, sizeof(buf) - 1, path, 512);
 	n += (size_t)snprintf(buf + n, sizeof(buf) - 1 - n,
 			      " status=%d dur_us=%llu user=%lld", status,
 			      dur_us, user_id);

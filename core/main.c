@@ -49,6 +49,7 @@ static void usage(FILE *out)
 		"stdin\n"
 		"  --list-plugins            list plugins found and their state\n"
 		"  --check-workflows DIR     validate workflow scripts\n"
+		"  --list-events             events scripts can handle (JSON)\n"
 		"  --verify-audit            check the audit log's hash chain\n"
 		"  --version, --help\n"
 		"The config file is FILE, else $ATRIUM_CONFIG, else "
@@ -207,6 +208,7 @@ int main(int argc, char **argv)
 		} else if ((!strcmp(a, "--check-config") ||
 			    !strcmp(a, "--init-demo") ||
 			    !strcmp(a, "--list-plugins") ||
+			    !strcmp(a, "--list-events") ||
 			    !strcmp(a, "--verify-audit")) &&
 			   !cmd)
 			cmd = a;
@@ -252,7 +254,8 @@ int main(int argc, char **argv)
 		rc = 0;
 		goto out;
 	}
-	if (cmd && !strcmp(cmd, "--check-workflows")) {
+	if (cmd && (!strcmp(cmd, "--check-workflows") ||
+		    !strcmp(cmd, "--list-events"))) {
 		/* Plugins are started against a private in-memory database so
 		 * their events are known; nothing on disk is touched. */
 		static char errs[8192];
@@ -260,6 +263,14 @@ int main(int argc, char **argv)
 		cfg.db_path = strdup(":memory:");
 		if (open_db(&cfg, &db) || start_plugins(&cfg, db))
 			goto out;
+		if (!strcmp(cmd, "--list-events")) {
+			json_t *cat = events_catalog();
+			json_dumpf(cat, stdout, JSON_INDENT(2));
+			putchar('\n');
+			json_decref(cat);
+			rc = 0;
+			goto out;
+		}
 		if (events_check_dir(cmd_arg, errs, sizeof(errs))) {
 			fprintf(stderr, "%s", errs);
 			if (errs[0] && errs[strlen(errs) - 1] != '\n')

@@ -77,8 +77,8 @@ int notify_template_parse(const char *text, size_t len, char **title,
  * malloc'd; the title holds no control character. 0, or -1 (no memory). */
 int notify_render(const char *kind, const char *lang, const char *practice,
 		  const char *link, char **title, char **body);
-/* The kinds a patient can choose channels for, as a new JSON array of
- * strings (every loaded kind but email_verification, and `extra`). */
+/* The kinds that have a template, as a new JSON array of strings (every
+ * loaded kind but email_verification). */
 json_t *notify_template_kinds(void);
 /* Non-zero when a template of this kind is loaded (any language). */
 int notify_template_has(const char *kind);
@@ -115,6 +115,12 @@ unsigned notify_prefs_channels(struct db *db, long long user_id,
 			       const char *kind);
 /* The channels kind gets when the user chose nothing. */
 unsigned notify_prefs_default(const char *kind);
+/* Route handlers (see docs/notifications.md for the shapes). */
+struct atr_ctx;
+int notify_h_prefs_get(struct atr_ctx *ctx);
+int notify_h_prefs_put(struct atr_ctx *ctx);
+int notify_h_email(struct atr_ctx *ctx);
+int notify_h_email_verify(struct atr_ctx *ctx);
 
 /* ---- delivery policy (notify_policy.c) ------------------------------ */
 

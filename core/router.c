@@ -118,7 +118,10 @@ int router_add(struct router *r, const struct route *rt, char *err,
 			 rt->pattern);
 		return -1;
 	}
-	if (!p || p[0] != '/' || strstr(p, "//")) {
+	/* A trailing slash would be dropped here but not when matching, so
+	 * such a route could never be reached: refuse it. */
+	if (!p || p[0] != '/' || strstr(p, "//") ||
+	    (p[1] && p[strlen(p) - 1] == '/')) {
 		snprintf(err, errlen, "route %s %s: bad pattern", rt->method,
 			 p ? p : "(null)");
 		return -1;

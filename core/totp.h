@@ -19,7 +19,7 @@
 #define TOTP_SECRET_B32_LEN 33 /* 32 base32 characters and a NUL */
 #define TOTP_PERIOD 30
 #define TOTP_DIGITS 6
-#define TOTP_MAX_WINDOW 10     /* largest window totp_verify() accepts */
+#define TOTP_MAX_WINDOW 10 /* largest window totp_verify() accepts */
 
 /* Write a new random 20-byte secret as RFC 4648 base32 without padding
  * (32 characters and a NUL) into out. Returns 0, or -1 when outlen < 33. */
@@ -32,8 +32,8 @@ int totp_secret_new(char *out, size_t outlen);
  * the offset closest to 0 wins). Returns -1 on a wrong code or malformed
  * input: code not exactly 6 ASCII digits, secret not base32 or shorter
  * than 16 bytes decoded, negative now, window out of range. */
-int totp_verify(const char *b32secret, const char *code, time_t now,
-                int window, long long *step);
+int totp_verify(const char *b32secret, const char *code, time_t now, int window,
+		long long *step);
 
 /* Write the code for time t (6 digits and a NUL) into out. Returns 0, or
  * -1 (out set to "") for a bad secret or negative t. */

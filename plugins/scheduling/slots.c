@@ -49,7 +49,8 @@ int sched_parse_date(const char *s, struct sched_date *out)
 
 void sched_format_date(struct sched_date d, char out[11])
 {
-	snprintf(out, 11, "%04d-%02d-%02d", d.y % 10000, d.m % 100, d.d % 100);
+	snprintf(out, 11, "%04u-%02u-%02u", (unsigned)d.y % 10000u,
+		 (unsigned)d.m % 100u, (unsigned)d.d % 100u);
 }
 
 /* Howard Hinnant's days_from_civil / civil_from_days. */
@@ -101,7 +102,8 @@ void sched_format_hhmm(int minutes, char out[6])
 {
 	if (minutes < 0 || minutes > 1440)
 		minutes = 0;
-	snprintf(out, 6, "%02d:%02d", minutes / 60, minutes % 60);
+	snprintf(out, 6, "%02u:%02u", (unsigned)minutes / 60u % 100u,
+		 (unsigned)minutes % 60u);
 }
 
 static struct tm wall(struct sched_date d, int minute)
@@ -151,14 +153,16 @@ void sched_local_stamp(const struct sched_clock *c, time_t t, char out[17])
 {
 	struct tm tm;
 	c->to_local(c->arg, t, &tm);
-	snprintf(out, 17, "%04d-%02d-%02dT%02d:%02d",
-		 (tm.tm_year + 1900) % 10000, (tm.tm_mon + 1) % 100,
-		 tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100);
+	snprintf(out, 17, "%04u-%02u-%02uT%02u:%02u",
+		 (unsigned)(tm.tm_year + 1900) % 10000u,
+		 (unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u,
+		 (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u);
 }
 
 size_t sched_day_windows(const struct sched_clock *c, struct sched_date d,
 			 const struct sched_template *t, size_t n,
-			 struct sched_interval *out, size_t max)
+			 struct sched_interval *out, size_t *which,
+			 size_t max)
 {
 	int wd = sched_weekday(d);
 	long day = sched_days(d);
@@ -181,9 +185,13 @@ size_t sched_day_windows(const struct sched_clock *c, struct sched_date d,
 		size_t j = k++;
 		while (j > 0 && out[j - 1].start > w.start) {
 			out[j] = out[j - 1];
+			if (which)
+				which[j] = which[j - 1];
 			j--;
 		}
 		out[j] = w;
+		if (which)
+			which[j] = i;
 	}
 	return k;
 }

@@ -45,6 +45,7 @@ struct sched_interval {
  * epoch (from/until inclusive; SCHED_NO_DAY for open ends). */
 #define SCHED_NO_DAY (-2147483647L)
 struct sched_template {
+	const char *location; /* carried along for the caller */
 	int weekday;
 	int start_min, end_min;
 	long valid_from, valid_until;
@@ -76,10 +77,12 @@ void sched_local_stamp(const struct sched_clock *c, time_t t, char out[17]);
 
 /* The availability windows of date d from n templates (those of the right
  * weekday and validity), as UTC intervals sorted by start, written to out
- * (at most max). Returns the number written. */
+ * (at most max); which[k] (when which is not NULL) gets the index of the
+ * template out[k] came from. Returns the number written. */
 size_t sched_day_windows(const struct sched_clock *c, struct sched_date d,
 			 const struct sched_template *t, size_t n,
-			 struct sched_interval *out, size_t max);
+			 struct sched_interval *out, size_t *which,
+			 size_t max);
 
 /* Non-zero when [start, end) intersects one of the n busy intervals. */
 int sched_overlaps(const struct sched_interval *busy, size_t n, time_t start,

@@ -54,7 +54,10 @@ function retryAfterSeconds(res) {
 
 async function send(method, path, body) {
   const headers = { Accept: 'application/json' };
-  const init = { method, credentials: 'same-origin', headers, cache: 'no-store' };
+  // referrerPolicy: the server sends Referrer-Policy: no-referrer for pages;
+  // 'same-origin' keeps the Origin header on our own unsafe requests in every
+  // browser (the server checks it) while still sending nothing elsewhere.
+  const init = { method, credentials: 'same-origin', headers, cache: 'no-store', referrerPolicy: 'same-origin' };
   if (UNSAFE.has(method)) {
     headers['Content-Type'] = 'application/json';
     if (csrfToken) headers['X-CSRF-Token'] = csrfToken;
@@ -100,9 +103,18 @@ const CREDENTIAL_PATHS = ['/api/auth/login', '/api/auth/activate', '/api/auth/re
 // if that also answers 401 the shell is told the session ended.
 export async function api(method, path, body) {
   method = String(method).toUpperCase();
-  const res = await send(method, path, body);
-  const data = await parse(res);
+  let res = await send(method, path, body);
+  let data = await parse(res);
+  if (res.status === 403 && UNSAFE.has(method) && data && data.error && data.error.code === 'csrf' &&
+      await refreshToken()) {
+    // Another tab (or a security step) rotated the token: retry once with the new one.
+    res = await send(method, path, body);
+    data = await parse(res);
+  }
   if (res.ok) {
+    // Some answers rotate the token (sign-in, password change, two-step
+    // enrolment); take it from wherever it appears.
+    if (data && typeof data.csrf_token === 'string') csrfToken = data.csrf_token;
     if (signedIn) onActivity();
     return data;
   }
@@ -117,6 +129,16 @@ export async function api(method, path, body) {
     onActivity();
   }
   throw err;
+}
+
+// Fetches the session's current CSRF token; false when there is no session.
+async function refreshToken() {
+  const res = await send('GET', '/api/auth/me');
+  if (!res.ok) return false;
+  const data = await parse(res);
+  if (!data || typeof data.csrf_token !== 'string') return false;
+  csrfToken = data.csrf_token;
+  return true;
 }
 
 async function stillSignedIn() {

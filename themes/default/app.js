@@ -298,7 +298,8 @@ function resolve(path, query) {
     return def;
   }
   if (!state.user) {
-    return '#/login?' + new URLSearchParams({ next: currentHash() }).toString();
+    const here = currentHash();
+    return here === '#/' ? '#/login' : '#/login?' + new URLSearchParams({ next: here }).toString();
   }
   if (state.mustEnroll && !def.enrolment) return '#/enroll';
   if (!state.mustEnroll && def.enrolment) return '#/';
@@ -360,6 +361,8 @@ async function route() {
   const root = el('div', { class: 'page', id: 'page' });
   clear(main);
   main.append(h1, root);
+  main.setAttribute('aria-busy', 'true');
+  main.dataset.hash = location.hash;
   document.title = title + ' – ' + ((state.manifest.practice || {}).name || 'Patient portal');
   if (state.booted) h1.focus();
   state.booted = true;
@@ -378,6 +381,9 @@ async function route() {
       el('p', null, e instanceof ApiError ? e.message : 'This page could not be loaded. Please try again.'),
       el('p', null, el('a', { href: '#/' }, 'Go to the home page'))));
     if (!(e instanceof ApiError)) console.error(e);
+  } finally {
+    // aria-busy tells assistive technology (and the e2e tests) the page is done.
+    if (seq === state.seq) main.removeAttribute('aria-busy');
   }
 }
 

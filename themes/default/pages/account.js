@@ -21,6 +21,7 @@ export async function render(root, app) {
     section('totp', 'Two-step verification', totpSection(app)),
     section('sessions', 'Where you are signed in', sessions.node),
   );
+  await sessions.ready;
 }
 
 function section(id, title, ...content) {
@@ -178,8 +179,8 @@ function sessionsSection(app) {
       box.show(e.message, 'error');
     }
   };
-  load();
   return {
+    ready: load(),
     node: el('div', null,
       el('p', null, 'If you see a device you do not recognise, sign it out and change your password.'),
       box.node, holder),

@@ -11,7 +11,7 @@ atrium.on("appointment.before_book", function(ev)
     pcall(atrium.deny, "caught deny")
     return true
   end
-  if t == "badtype" then ev.slot_minutes = "forty" end
+  if t == "badtype" then ev.slot_minutes = "forty"; return end
   if t == "badreturn" then return 42 end
   if t == "nilfield" then ev.visit_type = nil end
   ev.slot_minutes = ev.slot_minutes + 15 -- amendable

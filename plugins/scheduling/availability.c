@@ -1,0 +1,392 @@
+/*
+ * availability.c - open slots: loads a provider's weekly templates, its
+ * bookings and blocks, and asks slots.c which starts are free, either to
+ * list them (GET /slots) or to check one start before a booking.
+ *
+ * The check here gives clear 4xx answers; it is not what prevents double
+ * booking - the slot claims' primary key does that (booking.c).
+ */
+#include "sched.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_WINDOWS 32
+#define MAX_RANGE_DAYS 62
+#define DEFAULT_LIMIT 2000
+#define MAX_LIMIT 10000
+
+static long date_days_or_none(json_t *v)
+{
+	struct sched_date d;
+	if (!json_is_string(v) || sched_parse_date(json_string_value(v), &d))
+		return SCHED_NO_DAY;
+	return sched_days(d);
+}
+
+int sched_load_templates(struct atr_ctx *ctx, long long provider_id,
+			 struct sched_template **out, size_t *n)
+{
+	json_t *rows = sched_query(
+	    ctx,
+	    "SELECT location, weekday, start_minute, end_minute, valid_from, "
+	    "valid_until FROM scheduling_templates WHERE provider_id = ? AND "
+	    "active = 1 ORDER BY weekday, start_minute",
+	    json_pack("[I]", (json_int_t)provider_id));
+	size_t i, k;
+	json_t *row;
+	struct sched_template *t;
+
+	*out = NULL;
+	*n = 0;
+	if (!rows)
+		return ATR_ERR;
+	k = json_array_size(rows);
+	t = sched_api->alloc(ctx, (k ? k : 1) * sizeof(*t));
+	if (!t) {
+		json_decref(rows);
+		return ATR_ENOMEM;
+	}
+	json_array_foreach(rows, i, row)
+	{
+		t[i].location = sched_api->sprintf(
+		    ctx, "%s", sched_str(row, "location"));
+		t[i].weekday = (int)sched_int(row, "weekday");
+		t[i].start_min = (int)sched_int(row, "start_minute");
+		t[i].end_min = (int)sched_int(row, "end_minute");
+		t[i].valid_from =
+		    date_days_or_none(json_object_get(row, "valid_from"));
+		t[i].valid_until =
+		    date_days_or_none(json_object_get(row, "valid_until"));
+	}
+	json_decref(rows);
+	*out = t;
+	*n = k;
+	return ATR_OK;
+}
+
+static int append_rows(struct atr_ctx *ctx, json_t *rows,
+		       struct sched_interval **v, size_t *n)
+{
+	size_t add = json_array_size(rows), i;
+	json_t *row;
+	struct sched_interval *nv;
+
+	if (!add)
+		return ATR_OK;
+	nv = sched_api->alloc(ctx, (*n + add) * sizeof(*nv));
+	if (!nv)
+		return ATR_ENOMEM;
+	if (*n)
+		memcpy(nv, *v, *n * sizeof(*nv));
+	json_array_foreach(rows, i, row)
+	{
+		nv[*n + i].start = (time_t)sched_int(row, "start_utc");
+		nv[*n + i].end = (time_t)sched_int(row, "end_utc");
+	}
+	*v = nv;
+	*n += add;
+	return ATR_OK;
+}
+
+int sched_load_busy(struct atr_ctx *ctx, long long provider_id, time_t from,
+		    time_t to, long long exclude, unsigned what,
+		    struct sched_interval **out, size_t *n)
+{
+	json_t *rows;
+	int rc = ATR_OK;
+
+	*out = NULL;
+	*n = 0;
+	if (what & SCHED_BUSY_BOOKINGS) {
+		/* The status list repeats the partial index's so SQLite uses
+		 * it; no visit is longer than SCHED_MAX_DURATION_MIN. */
+		rows = sched_query(
+		    ctx,
+		    "SELECT start_utc, end_utc FROM scheduling_appointments "
+		    "WHERE provider_id = ? AND status IN " SCHED_ACTIVE_SQL
+		    " AND start_utc >= ? AND start_utc < ? AND id != ? "
+		    "ORDER BY start_utc",
+		    json_pack("[I,I,I,I]", (json_int_t)provider_id,
+			      (json_int_t)(from - SCHED_MAX_DURATION_MIN * 60),
+			      (json_int_t)to, (json_int_t)exclude));
+		if (!rows)
+			return ATR_ERR;
+		rc = append_rows(ctx, rows, out, n);
+		json_decref(rows);
+		if (rc != ATR_OK)
+			return rc;
+	}
+	if (what & SCHED_BUSY_BLOCKS) {
+		rows = sched_query(
+		    ctx,
+		    "SELECT start_utc, end_utc FROM scheduling_blocks WHERE "
+		    "active = 1 AND (provider_id = ? OR provider_id IS NULL) "
+		    "AND start_utc < ? AND end_utc > ? ORDER BY start_utc",
+		    json_pack("[I,I,I]", (json_int_t)provider_id,
+			      (json_int_t)to, (json_int_t)from));
+		if (!rows)
+			return ATR_ERR;
+		rc = append_rows(ctx, rows, out, n);
+		json_decref(rows);
+	}
+	return rc;
+}
+
+int sched_check_slot(struct atr_ctx *ctx, long long provider_id,
+		     const struct sched_type *t, time_t start,
+		     long long exclude, const char **location,
+		     struct sched_err *e)
+{
+	struct sched_clock c = sched_clock_of(ctx);
+	struct sched_interval w[MAX_WINDOWS], *busy;
+	struct sched_template *tpl;
+	size_t ntpl, nw, nbusy, which[MAX_WINDOWS];
+	time_t now = sched_api->now(ctx);
+	int dur = t->duration_min * 60, win;
+
+	if (!t->active || !sched_type_offered(ctx, t->id, provider_id))
+		return sched_set_err(e, 422, "type_not_offered",
+				     "this provider does not offer that type "
+				     "of visit");
+	if (start <= now)
+		return sched_set_err(e, 422, "in_past",
+				     "that time is in the past");
+	if (start > now + (time_t)sched_cfg.max_days * 86400)
+		return sched_set_err(
+		    e, 422, "too_far_ahead",
+		    sched_api->sprintf(ctx,
+				       "visits can be booked at most %d days "
+				       "ahead",
+				       sched_cfg.max_days));
+	if (sched_load_templates(ctx, provider_id, &tpl, &ntpl) != ATR_OK)
+		return sched_set_err(e, 500, "internal_error",
+				     "the schedule cannot be read");
+	nw = sched_day_windows(&c, sched_local_date(&c, start), tpl, ntpl, w,
+			       which, MAX_WINDOWS);
+	win = sched_on_grid(w, nw, sched_cfg.step_s, dur, start);
+	if (start % SCHED_GRANULE || win < 0)
+		return sched_set_err(e, 422, "outside_availability",
+				     "that time is not one of the provider's "
+				     "open slots");
+	if (sched_load_busy(ctx, provider_id, start, start + dur, exclude,
+			    SCHED_BUSY_BLOCKS, &busy, &nbusy) != ATR_OK)
+		return sched_set_err(e, 500, "internal_error",
+				     "the schedule cannot be read");
+	if (sched_overlaps(busy, nbusy, start, start + dur))
+		return sched_set_err(e, 422, "blocked",
+				     "the provider is not available at that "
+				     "time");
+	if (sched_load_busy(ctx, provider_id, start, start + dur, exclude,
+			    SCHED_BUSY_BOOKINGS, &busy, &nbusy) != ATR_OK)
+		return sched_set_err(e, 500, "internal_error",
+				     "the schedule cannot be read");
+	if (sched_overlaps(busy, nbusy, start, start + dur))
+		return sched_set_err(e, 409, "slot_taken",
+				     "that time is already taken; please "
+				     "choose another");
+	if (location)
+		*location = tpl[which[win]].location;
+	return ATR_OK;
+}
+
+/* ---- GET /slots ------------------------------------------------------- */
+
+struct slot {
+	time_t start;
+	long long provider_id;
+	const char *location;
+};
+
+static int cmp_slot(const void *a, const void *b)
+{
+	const struct slot *x = a, *y = b;
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	return x->provider_id < y->provider_id   ? -1
+	       : x->provider_id > y->provider_id ? 1
+						 : 0;
+}
+
+/* Parses ?from= and ?to= (practice-local dates) with defaults and limits;
+ * writes a 400 and returns ATR_ERESPONDED on bad input. */
+static int date_range(struct atr_ctx *ctx, struct sched_date today,
+		      long max_span, long default_span, long *from, long *to)
+{
+	const char *fs = sched_api->req_query(ctx, "from");
+	const char *ts = sched_api->req_query(ctx, "to");
+	struct sched_date d;
+
+	*from = sched_days(today);
+	if (fs && *fs) {
+		if (sched_parse_date(fs, &d))
+			goto bad;
+		*from = sched_days(d);
+	}
+	*to = *from + default_span;
+	if (ts && *ts) {
+		if (sched_parse_date(ts, &d))
+			goto bad;
+		*to = sched_days(d);
+	}
+	if (*to < *from) {
+		sched_api->respond_error(ctx, 400, "bad_request",
+					 "to must not be before from");
+		return ATR_ERESPONDED;
+	}
+	if (*to - *from + 1 > max_span) {
+		sched_api->respond_error(ctx, 400, "bad_request",
+					 "ask for at most %ld days at once",
+					 max_span);
+		return ATR_ERESPONDED;
+	}
+	return ATR_OK;
+bad:
+	sched_api->respond_error(ctx, 400, "bad_request",
+				 "from and to must be dates like 2026-12-01");
+	return ATR_ERESPONDED;
+}
+
+/* Open slots of one provider over local days [from, to] into v. */
+static int provider_slots(struct atr_ctx *ctx, long long provider_id,
+			  const struct sched_type *t, long from, long to,
+			  time_t now, struct slot **v, size_t *n, size_t *cap,
+			  size_t limit)
+{
+	struct sched_clock c = sched_clock_of(ctx);
+	struct sched_template *tpl;
+	struct sched_interval *busy;
+	size_t ntpl, nbusy;
+	time_t lo, hi, horizon = now + (time_t)sched_cfg.max_days * 86400;
+	int dur = t->duration_min * 60;
+	size_t mine = 0;
+
+	if (sched_load_templates(ctx, provider_id, &tpl, &ntpl) != ATR_OK)
+		return ATR_ERR;
+	if (!ntpl)
+		return ATR_OK;
+	lo = sched_local_time(&c, sched_from_days(from), 0) - 86400;
+	hi = sched_local_time(&c, sched_from_days(to + 1), 0) + 86400;
+	if (sched_load_busy(ctx, provider_id, lo, hi, 0,
+			    SCHED_BUSY_BOOKINGS | SCHED_BUSY_BLOCKS, &busy,
+			    &nbusy) != ATR_OK)
+		return ATR_ERR;
+	for (long day = from; day <= to; day++) {
+		struct sched_interval w[MAX_WINDOWS];
+		size_t which[MAX_WINDOWS];
+		size_t nw = sched_day_windows(&c, sched_from_days(day), tpl,
+					      ntpl, w, which, MAX_WINDOWS);
+		for (size_t i = 0; i < nw; i++) {
+			time_t starts[512];
+			size_t k = sched_window_slots(
+			    w[i], sched_cfg.step_s, dur, now, horizon, busy,
+			    nbusy, starts, 512);
+			if (k > 512)
+				k = 512;
+			/* the earliest limit + 1 of each provider: enough to
+			 * know the merged list is truncated */
+			for (size_t j = 0; j < k && mine <= limit; j++) {
+				if (*n == *cap) {
+					size_t nc = *cap ? *cap * 2 : 256;
+					struct slot *nv = sched_api->alloc(
+					    ctx, nc * sizeof(*nv));
+					if (!nv)
+						return ATR_ENOMEM;
+					if (*n)
+						memcpy(nv, *v,
+						       *n * sizeof(*nv));
+					*v = nv;
+					*cap = nc;
+				}
+				(*v)[*n].start = starts[j];
+				(*v)[*n].provider_id = provider_id;
+				(*v)[*n].location = tpl[which[i]].location;
+				(*n)++;
+				mine++;
+			}
+		}
+	}
+	return ATR_OK;
+}
+
+/* GET /slots?type=ID&provider=ID&from=YYYY-MM-DD&to=YYYY-MM-DD&limit=N */
+int sched_h_slots(struct atr_ctx *ctx)
+{
+	struct sched_clock c = sched_clock_of(ctx);
+	struct sched_type t;
+	long long type_id, provider_id;
+	long from, to, today;
+	time_t now = sched_api->now(ctx);
+	const char *ls = sched_api->req_query(ctx, "limit");
+	size_t limit = DEFAULT_LIMIT, n = 0, cap = 0, i;
+	struct slot *v = NULL;
+	json_t *providers, *row, *out;
+	int rc;
+
+	if (sched_query_id(ctx, "type", &type_id) != ATR_OK ||
+	    sched_query_id(ctx, "provider", &provider_id) != ATR_OK)
+		return ATR_OK;
+	if (!type_id)
+		return sched_api->respond_error(ctx, 400, "bad_request",
+						"type is required");
+	if (ls && *ls) {
+		long long l = atoll(ls);
+		if (l < 1 || l > MAX_LIMIT || strspn(ls, "0123456789") !=
+						    strlen(ls))
+			return sched_api->respond_error(
+			    ctx, 400, "bad_request",
+			    "limit must be between 1 and %d", MAX_LIMIT);
+		limit = (size_t)l;
+	}
+	today = sched_days(sched_local_date(&c, now));
+	if (date_range(ctx, sched_local_date(&c, now), MAX_RANGE_DAYS, 6,
+		       &from, &to) != ATR_OK)
+		return ATR_OK;
+	rc = sched_load_type(ctx, type_id, &t);
+	if (rc == ATR_ENOTFOUND || (rc == ATR_OK && !t.active))
+		return sched_api->respond_error(ctx, 404, "not_found",
+						"no such appointment type");
+	if (rc != ATR_OK)
+		return sched_db_fail(ctx, rc, "the schedule");
+	if (from < today)
+		from = today;
+	if (to > today + sched_cfg.max_days)
+		to = today + sched_cfg.max_days;
+	providers = sched_query(
+	    ctx,
+	    "SELECT p.id FROM scheduling_providers p JOIN "
+	    "scheduling_type_providers tp ON tp.provider_id = p.id WHERE "
+	    "tp.type_id = ? AND p.active = 1 AND (? = 0 OR p.id = ?) ORDER "
+	    "BY p.id",
+	    json_pack("[I,I,I]", (json_int_t)type_id, (json_int_t)provider_id,
+		      (json_int_t)provider_id));
+	if (!providers)
+		return sched_db_fail(ctx, ATR_ERR, "the schedule");
+	json_array_foreach(providers, i, row)
+	{
+		if (from > to)
+			break;
+		rc = provider_slots(ctx, sched_int(row, "id"), &t, from, to,
+				    now, &v, &n, &cap, limit);
+		if (rc != ATR_OK) {
+			json_decref(providers);
+			return sched_db_fail(ctx, rc, "the schedule");
+		}
+	}
+	json_decref(providers);
+	qsort(v, n, sizeof(*v), cmp_slot);
+	out = json_array();
+	for (i = 0; i < n && i < limit; i++)
+		json_array_append_new(
+		    out, json_pack("{s:o,s:o,s:I,s:I,s:s,s:s}", "start",
+				   sched_time_json(ctx, v[i].start), "end",
+				   sched_time_json(ctx, v[i].start +
+							    t.duration_min *
+								60),
+				   "provider_id", (json_int_t)v[i].provider_id,
+				   "type_id", (json_int_t)type_id, "location",
+				   v[i].location, "status", "free"));
+	return sched_api->respond_json(
+	    ctx, 200,
+	    json_pack("{s:o,s:b}", "slots", out, "truncated", n > limit));
+}

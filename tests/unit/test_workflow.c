@@ -1,0 +1,1021 @@
+/*
+ * test_workflow.c - unit tests of the Lua workflow engine (core/workflow*.c)
+ * against the script fixtures in tests/unit/workflows/<case>/.
+ *
+ * Covers allow/deny/amend semantics, file order, after_ events, every
+ * sandbox escape we know of (each must fail, and the next call on the same
+ * thread must work), load-time rejection with "file.lua:LINE:", reload,
+ * concurrent dispatch across a reload, timed jobs, and the budgeted pattern
+ * functions against the stock ones. It also prints (does not assert) the
+ * cost of one trivial before_ dispatch.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "workflow.h"
+
+/* ---- fixtures and a test host ------------------------------------- */
+
+static char fixtures[PATH_MAX + 64];
+
+static const char *fx(const char *name)
+{
+	static _Thread_local char buf[PATH_MAX + 192];
+
+	snprintf(buf, sizeof(buf), "%s/%s", fixtures, name);
+	return buf;
+}
+
+static void find_fixtures(void)
+{
+	const char *env = getenv("WF_FIXTURES");
+	char exe[PATH_MAX - 64];
+	ssize_t n;
+	char *slash;
+
+	if (env) {
+		snprintf(fixtures, sizeof(fixtures), "%s", env);
+		return;
+	}
+	snprintf(fixtures, sizeof(fixtures), "%s", __FILE__);
+	slash = strrchr(fixtures, '/');
+	snprintf(slash ? slash + 1 : fixtures,
+		 sizeof(fixtures) - (size_t)(slash ? slash + 1 - fixtures : 0),
+		 "workflows");
+	if (access(fixtures, R_OK) == 0)
+		return;
+	/* build/tests/unit/test_workflow -> tests/unit/workflows */
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		slash = strrchr(exe, '/');
+		if (slash)
+			*slash = '\0';
+		snprintf(fixtures, sizeof(fixtures),
+			 "%s/../../../tests/unit/workflows", exe);
+	}
+}
+
+static struct {
+	pthread_mutex_t mu;
+	char log[1 << 16];
+	size_t loglen;
+	int every, daily, overlap;
+	json_t *daily_data;
+	atomic_llong now;
+	int reenter_result;
+} H = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void h_log(void *ud, int level, const char *where, const char *msg)
+{
+	(void)ud;
+	pthread_mutex_lock(&H.mu);
+	if (H.loglen < sizeof(H.log) - 1024)
+		H.loglen += (size_t)snprintf(H.log + H.loglen,
+					     sizeof(H.log) - H.loglen,
+					     "%d %s %s\n", level, where, msg);
+	pthread_mutex_unlock(&H.mu);
+}
+
+static int log_has(const char *s)
+{
+	int r;
+
+	pthread_mutex_lock(&H.mu);
+	r = strstr(H.log, s) != NULL;
+	pthread_mutex_unlock(&H.mu);
+	if (!r)
+		fprintf(stderr, "log lacks \"%s\":\n%s", s, H.log);
+	return r;
+}
+
+static void log_clear(void)
+{
+	pthread_mutex_lock(&H.mu);
+	H.log[0] = '\0';
+	H.loglen = 0;
+	pthread_mutex_unlock(&H.mu);
+}
+
+static long long h_notify(void *ud, long long uid, const char *kind,
+			  const char *ref, json_t *data, time_t at)
+{
+	static long long id;
+
+	(void)ud, (void)ref, (void)at, (void)uid;
+	pthread_mutex_lock(&H.mu);
+	if (strcmp(kind, "every_tick") == 0)
+		H.every++;
+	if (strcmp(kind, "overlap_start") == 0)
+		H.overlap++;
+	if (strcmp(kind, "daily_tick") == 0) {
+		H.daily++;
+		json_decref(H.daily_data);
+		H.daily_data = json_incref(data);
+	}
+	id++;
+	pthread_mutex_unlock(&H.mu);
+	return id;
+}
+
+static void *reenter_thread(void *arg)
+{
+	(void)arg;
+	H.reenter_result = wf_jobs_run_due((time_t)atomic_load(&H.now) + 1000);
+	return NULL;
+}
+
+static json_t *h_lookup(void *ud, const char *name, json_t *args, char *err,
+			size_t errlen)
+{
+	pthread_t th;
+
+	(void)ud;
+	if (strcmp(name, "echo") == 0)
+		return args ? json_incref(args) : json_null();
+	if (strcmp(name, "nil") == 0)
+		return NULL;
+	if (strcmp(name, "reenter") == 0) {
+		pthread_create(&th, NULL, reenter_thread, NULL);
+		pthread_join(th, NULL);
+		return json_true();
+	}
+	snprintf(err, errlen, "no lookup named %s", name);
+	return NULL;
+}
+
+static const char *h_setting(void *ud, const char *key)
+{
+	(void)ud;
+	if (strcmp(key, "practice.name") == 0)
+		return "Elm Street Clinic";
+	return NULL;
+}
+
+static time_t h_now(void *ud)
+{
+	(void)ud;
+	return (time_t)atomic_load(&H.now);
+}
+
+static const struct wf_host host = {
+    .log = h_log,
+    .notify = h_notify,
+    .lookup = h_lookup,
+    .setting = h_setting,
+    .now = h_now,
+};
+
+static const struct wf_event_info events[] = {
+    {"appointment.before_book", "slot_minutes, visit_type,tags,pool", 1},
+    {"appointment.after_book", "pool,tags", 0},
+    {"message.before_send", "body", 0},
+    {"sandbox.before_probe", NULL, 1},
+    {"iso.before_check", "tampered,intact", 0},
+    {"pattern.run", "out", 0},
+    {"api.call", "out", 0},
+    {NULL, NULL, 0},
+};
+
+static void reload_ok(const char *dir, const struct wf_limits *lim)
+{
+	char err[2048];
+	int rc = wf_reload(dir, events, lim, &host, err, sizeof(err));
+
+	if (rc != 0)
+		fprintf(stderr, "reload %s: %s\n", dir, err);
+	assert_int_equal(rc, 0);
+}
+
+static json_t *booking(const char *visit_type)
+{
+	return json_pack("{s:i, s:s, s:i, s:[], s:n}", "slot_minutes", 30,
+			 "visit_type", visit_type, "patient_id", 7, "tags",
+			 "pool");
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	log_clear();
+	atomic_store(&H.now, 1700000000);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	wf_shutdown();
+	return 0;
+}
+
+/* ---- semantics ---------------------------------------------------- */
+
+static void test_allow_and_amend(void **state)
+{
+	struct wf_result res;
+	json_t *p = booking("checkup");
+	char *tags;
+
+	(void)state;
+	reload_ok(fx("basic"), NULL);
+	assert_int_equal(wf_dispatch("appointment.before_book", p, &res), 0);
+	assert_int_equal(res.verdict, WF_ALLOW);
+	assert_int_equal(res.handlers_run, 3);
+	assert_int_equal(res.failed, 0);
+	/* amended */
+	assert_int_equal(json_integer_value(json_object_get(p, "slot_minutes")),
+			 45);
+	/* not amendable: ignored, logged once, and hidden from later files */
+	assert_int_equal(json_integer_value(json_object_get(p, "patient_id")),
+			 7);
+	assert_true(log_has("Zeta.lua:2"));
+	assert_true(log_has("change to field 'patient_id' ignored"));
+	/* order: Zeta.lua before alpha.lua (bytewise), then registration */
+	tags = json_dumps(json_object_get(p, "tags"), JSON_COMPACT);
+	assert_string_equal(tags, "[\"zeta1\",\"zeta2\",\"alpha:45\"]");
+	free(tags);
+	json_decref(p);
+
+	/* the warning is logged once per handler, not per call */
+	log_clear();
+	p = booking("checkup");
+	wf_dispatch("appointment.before_book", p, &res);
+	assert_int_equal(res.verdict, WF_ALLOW);
+	pthread_mutex_lock(&H.mu);
+	assert_null(strstr(H.log, "patient_id"));
+	pthread_mutex_unlock(&H.mu);
+	json_decref(p);
+
+	assert_true(wf_has_handlers("appointment.before_book"));
+	assert_false(wf_has_handlers("sandbox.before_probe"));
+	assert_false(wf_has_handlers("no.such_event"));
+}
+
+static void expect_deny(const char *visit_type, const char *reason,
+			int failed)
+{
+	struct wf_result res;
+	json_t *p = booking(visit_type);
+
+	assert_int_equal(wf_dispatch("appointment.before_book", p, &res), 0);
+	assert_int_equal(res.verdict, WF_DENY);
+	assert_string_equal(res.reason, reason);
+	assert_int_equal(res.failed, failed);
+	/* the first deny stops the chain: nothing after it ran */
+	assert_int_equal(res.handlers_run, 1);
+	assert_int_equal(json_array_size(json_object_get(p, "tags")), 0);
+	assert_int_equal(json_integer_value(json_object_get(p, "slot_minutes")),
+			 30);
+	json_decref(p);
+}
+
+static void test_deny(void **state)
+{
+	(void)state;
+	reload_ok(fx("basic"), NULL);
+	expect_deny("forbidden", WF_REASON_DENIED, 0);
+	expect_deny("reason", "no new patients on Fridays", 0);
+	expect_deny("deny_call", "called deny", 0);
+	/* catching the deny does not undo it */
+	expect_deny("deny_caught", "caught deny", 0);
+	/* failures on a clinical event close it */
+	expect_deny("badtype", WF_REASON_UNAVAILABLE, 1);
+	assert_true(log_has("field 'slot_minutes' must stay an integer"));
+	expect_deny("badreturn", WF_REASON_UNAVAILABLE, 1);
+	assert_true(log_has("handler returned a number value"));
+	expect_deny("nilfield", WF_REASON_UNAVAILABLE, 1);
+	assert_true(log_has("field 'visit_type' must stay a string"));
+}
+
+static void test_after_cannot_deny(void **state)
+{
+	struct wf_result res;
+	json_t *p = json_pack("{s:n, s:[]}", "pool", "tags");
+	char *tags;
+
+	(void)state;
+	reload_ok(fx("basic"), NULL);
+	assert_int_equal(wf_dispatch("appointment.after_book", p, &res), 0);
+	assert_int_equal(res.verdict, WF_ALLOW);
+	assert_int_equal(res.handlers_run, 2);
+	assert_int_equal(res.failed, 0);
+	assert_string_equal(json_string_value(json_object_get(p, "pool")),
+			    "front-desk");
+	tags = json_dumps(json_object_get(p, "tags"), JSON_COMPACT);
+	assert_string_equal(tags, "[\"after\",\"front-desk\"]");
+	free(tags);
+	assert_true(log_has("atrium.deny ignored"));
+	json_decref(p);
+}
+
+static void test_fail_open_and_closed(void **state)
+{
+	struct wf_limits closed = {.fail_closed_default = 1};
+	struct wf_result res;
+	json_t *p = json_pack("{s:s}", "body", "hi");
+
+	(void)state;
+	/* not clinical, fail_closed_default off: the failing handler is
+	 * skipped and the next one still runs */
+	reload_ok(fx("failing"), NULL);
+	wf_dispatch("message.before_send", p, &res);
+	assert_int_equal(res.verdict, WF_ALLOW);
+	assert_int_equal(res.failed, 1);
+	assert_int_equal(res.handlers_run, 2);
+	assert_string_equal(json_string_value(json_object_get(p, "body")),
+			    "second ran");
+	assert_true(log_has("fail.lua:2"));
+	assert_true(log_has("message.before_send: broken rule"));
+	json_decref(p);
+
+	reload_ok(fx("failing"), &closed);
+	p = json_pack("{s:s}", "body", "hi");
+	wf_dispatch("message.before_send", p, &res);
+	assert_int_equal(res.verdict, WF_DENY);
+	assert_string_equal(res.reason, WF_REASON_UNAVAILABLE);
+	assert_int_equal(res.handlers_run, 1);
+	assert_string_equal(json_string_value(json_object_get(p, "body")),
+			    "hi");
+	json_decref(p);
+}
+
+static void test_bad_arguments(void **state)
+{
+	struct wf_result res;
+	json_t *arr = json_array();
+
+	(void)state;
+	reload_ok(fx("basic"), NULL);
+	assert_int_equal(wf_dispatch("appointment.before_book", arr, &res),
+			 -1);
+	assert_int_equal(res.verdict, WF_ALLOW);
+	assert_int_equal(wf_dispatch(NULL, arr, &res), -1);
+	json_decref(arr);
+}
+
+/* ---- the sandbox -------------------------------------------------- */
+
+static void probe(const char *name, const char *expect)
+{
+	struct wf_result res;
+	json_t *p = json_pack("{s:s}", "case", name);
+	struct timespec a, b;
+	double ms;
+
+	log_clear();
+	if (getenv("WF_DEBUG")) fprintf(stderr, "probe %s\n", name);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	assert_int_equal(wf_dispatch("sandbox.before_probe", p, &res), 0);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	ms = (double)(b.tv_sec - a.tv_sec) * 1e3 +
+	     (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+	if (res.failed != 1 || !log_has(expect))
+		fprintf(stderr, "probe %s: failed=%d\n", name, res.failed);
+	assert_int_equal(res.failed, 1);
+	assert_int_equal(res.verdict, WF_DENY);
+	assert_string_equal(res.reason, WF_REASON_UNAVAILABLE);
+	assert_true(log_has("probes.lua:"));
+	assert_true(log_has(expect));
+	assert_true(ms < 1000);
+	json_decref(p);
+
+	/* the same thread's state still works */
+	p = json_pack("{s:s}", "case", "ok");
+	assert_int_equal(wf_dispatch("sandbox.before_probe", p, &res), 0);
+	assert_int_equal(res.verdict, WF_ALLOW);
+	assert_int_equal(res.failed, 0);
+	json_decref(p);
+}
+
+static void test_escapes(void **state)
+{
+	static const char *const cases[][2] = {
+	    {"loop", "instruction budget exceeded"},
+	    {"nested_pcall", "instruction budget exceeded"},
+	    {"xpcall_handler", "instruction budget exceeded"},
+	    {"coroutine_wrap", "instruction budget exceeded"},
+	    {"coroutine_resume", "instruction budget exceeded"},
+	    {"coroutine_pcall", "instruction budget exceeded"},
+	    {"rep", "memory limit exceeded"},
+	    {"concat", "memory limit exceeded"},
+	    {"table_growth", "exceeded"},
+	    {"pattern_bomb", "instruction budget exceeded"},
+	    {"gsub_bomb", "instruction budget exceeded"},
+	    {"load_binary", "global 'load'"},
+	    {"string_dump", "field 'dump'"},
+	    {"debug", "global 'debug'"},
+	    {"io", "global 'io'"},
+	    {"os_execute", "field 'execute'"},
+	    {"os_exit", "field 'exit'"},
+	    {"require", "global 'require'"},
+	    {"package", "global 'package'"},
+	    {"dofile", "global 'dofile'"},
+	    {"collectgarbage", "global 'collectgarbage'"},
+	    {"string_mt", "attempt to index a boolean value"},
+	    {"setmetatable_string", "cannot change a protected metatable"},
+	    {"rawset_string", "read-only table"},
+	    {"gc", "__gc metamethods are not available"},
+	    {"error_table", "error object is a table value"},
+	    {"deep_recursion", "probes.lua:"},
+	};
+	size_t i;
+
+	(void)state;
+	reload_ok(fx("probes"), NULL);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		probe(cases[i][0], cases[i][1]);
+}
+
+static void test_shared_tables_read_only(void **state)
+{
+	struct wf_result res;
+	json_t *p = json_pack("{s:i, s:b}", "tampered", -1, "intact", 0);
+
+	(void)state;
+	reload_ok(fx("isolation"), NULL);
+	wf_dispatch("iso.before_check", p, &res);
+	assert_int_equal(res.failed, 0);
+	assert_int_equal(res.handlers_run, 2);
+	assert_int_equal(json_integer_value(json_object_get(p, "tampered")), 0);
+	assert_true(json_is_true(json_object_get(p, "intact")));
+	json_decref(p);
+}
+
+static void test_deadline(void **state)
+{
+	struct wf_limits lim = {.instructions = ULONG_MAX / 2,
+				.deadline_ms = 30};
+	struct wf_result res;
+	json_t *p = json_pack("{s:s}", "case", "loop");
+	struct timespec a, b;
+	double ms;
+
+	(void)state;
+	reload_ok(fx("probes"), &lim);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	wf_dispatch("sandbox.before_probe", p, &res);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	ms = (double)(b.tv_sec - a.tv_sec) * 1e3 +
+	     (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+	assert_int_equal(res.failed, 1);
+	assert_true(log_has("time limit exceeded (30 ms)"));
+	assert_true(ms >= 29 && ms < 500);
+	json_decref(p);
+}
+
+static void test_memory_limit_and_rebuild(void **state)
+{
+	struct wf_limits lim = {.instructions = 500000000UL,
+				.deadline_ms = 5000,
+				.memory = 4u << 20};
+	struct wf_result res;
+	int i, failures = 0, recovered = 0;
+
+	(void)state;
+	reload_ok(fx("memory"), &lim);
+	log_clear();
+	{
+		json_t *p = booking("table");
+
+		wf_dispatch("appointment.before_book", p, &res);
+		assert_int_equal(res.failed, 1);
+		assert_true(log_has("memory limit exceeded (4096 KiB)"));
+		json_decref(p);
+	}
+	/* a script keeping 1 MiB per call in its globals fills the state; the
+	 * state is rebuilt after the failure and calls work again */
+	for (i = 0; i < 12; i++) {
+		json_t *p = booking("keep");
+
+		wf_dispatch("appointment.before_book", p, &res);
+		if (res.failed)
+			failures++;
+		else if (failures)
+			recovered++;
+		json_decref(p);
+	}
+	assert_true(failures >= 1);
+	assert_true(recovered >= 1);
+}
+
+/* ---- loading ------------------------------------------------------ */
+
+static void expect_load_error(const char *dir, const char *text)
+{
+	char err[4096];
+	struct wf_gen *gen =
+	    wf_gen_load(fx(dir), events, NULL, &host, err, sizeof(err));
+
+	if (gen || !strstr(err, text))
+		fprintf(stderr, "%s: got \"%s\", want \"%s\"\n", dir, err,
+			text);
+	assert_null(gen);
+	assert_non_null(strstr(err, text));
+}
+
+static void test_load_errors(void **state)
+{
+	char err[4096];
+
+	(void)state;
+	expect_load_error("bad_syntax", "20-broken.lua:3: unexpected symbol");
+	expect_load_error("bad_event",
+			  "typo.lua:2: atrium.on: unknown event "
+			  "'appointment.before_bok'");
+	expect_load_error("bad_interval",
+			  "every.lua:1: atrium.every: interval must be");
+	expect_load_error("bad_interval", "late.lua:2: atrium.daily: time "
+					  "must be");
+	expect_load_error("top_error",
+			  "a.lua:4: attempt to index a nil value (local 'x')");
+	expect_load_error("top_error", "b.lua:1: atrium.notify is not "
+				       "available at the top level");
+	expect_load_error("top_error",
+			  "c.lua:1: instruction budget exceeded");
+	expect_load_error("top_error",
+			  "d.lua:1: error object is a table value");
+
+	/* wf_check_dir: all errors, one per line, and prints nothing */
+	assert_int_equal(wf_check_dir(fx("bad_interval"), events, err,
+				      sizeof(err)),
+			 -1);
+	assert_non_null(strchr(err, '\n'));
+	assert_int_equal(strncmp(err, "every.lua:1:", 12), 0);
+	assert_non_null(strstr(err, "\nlate.lua:2:"));
+	assert_int_equal(wf_check_dir(fx("basic"), events, err, sizeof(err)),
+			 0);
+	/* a missing directory is an empty generation */
+	assert_int_equal(wf_check_dir(fx("no-such-dir"), events, err,
+				      sizeof(err)),
+			 0);
+}
+
+static void test_binary_chunk_rejected(void **state)
+{
+	char dir[] = "/tmp/wf_test_XXXXXX", path[PATH_MAX], err[1024];
+	static const char chunk[] = "\x1bLua\x54\x00\x19\x93\r\n\x1a\n";
+	struct wf_gen *gen;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/bin.lua", dir);
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	fwrite(chunk, 1, sizeof(chunk) - 1, f);
+	fclose(f);
+	gen = wf_gen_load(dir, events, NULL, &host, err, sizeof(err));
+	assert_null(gen);
+	assert_non_null(strstr(err, "bin.lua:1: attempt to load a binary "
+				    "chunk"));
+	unlink(path);
+	rmdir(dir);
+}
+
+static void test_reload_keeps_old_on_error(void **state)
+{
+	struct wf_result res;
+	char err[2048];
+	json_t *st, *p;
+	json_int_t id;
+
+	(void)state;
+	reload_ok(fx("basic"), NULL);
+	st = wf_status();
+	id = json_integer_value(json_object_get(st, "generation"));
+	json_decref(st);
+	assert_int_equal(
+	    wf_reload(fx("bad_syntax"), events, NULL, &host, err, sizeof(err)),
+	    -1);
+	assert_non_null(strstr(err, "20-broken.lua:3:"));
+	/* still the basic rules */
+	p = booking("forbidden");
+	wf_dispatch("appointment.before_book", p, &res);
+	assert_int_equal(res.verdict, WF_DENY);
+	json_decref(p);
+	st = wf_status();
+	assert_int_equal(json_integer_value(json_object_get(st, "generation")),
+			 id);
+	assert_non_null(strstr(
+	    json_string_value(json_object_get(
+		json_object_get(st, "reload_error"), "message")),
+	    "20-broken.lua:3:"));
+	assert_int_equal(json_array_size(json_object_get(st, "files")), 2);
+	assert_string_equal(json_string_value(json_object_get(
+				json_array_get(json_object_get(st, "files"), 0),
+				"name")),
+			    "Zeta.lua");
+	assert_int_equal(json_integer_value(json_object_get(
+			     json_array_get(json_object_get(st, "files"), 0),
+			     "handlers")),
+			 4);
+	json_decref(st);
+}
+
+static void test_status_errors(void **state)
+{
+	struct wf_result res;
+	json_t *p = json_pack("{s:s}", "body", "explode"), *st, *errs;
+	const char *msg;
+
+	(void)state;
+	reload_ok(fx("basic"), NULL);
+	wf_dispatch("message.before_send", p, &res);
+	assert_int_equal(res.failed, 1);
+	assert_int_equal(res.verdict, WF_ALLOW);
+	json_decref(p);
+	st = wf_status();
+	errs = json_object_get(st, "errors");
+	assert_true(json_array_size(errs) >= 1);
+	msg = json_string_value(json_object_get(json_array_get(errs, 0),
+						"message"));
+	assert_string_equal(msg, "Zeta.lua:33: message.before_send: "
+				 "Zeta.lua:33: boom");
+	assert_true(json_is_null(json_object_get(st, "reload_error")));
+	json_decref(st);
+}
+
+/* ---- the atrium API ----------------------------------------------- */
+
+static void test_api(void **state)
+{
+	char dir[] = "/tmp/wf_api_XXXXXX", path[PATH_MAX];
+	struct wf_result res;
+	json_t *p;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/api.lua", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("atrium.log('loaded once')\n"
+	      "atrium.on('api.call', function(ev)\n"
+	      "  local e = atrium.lookup('echo', { a = { 1, 2 }, b = 'x' })\n"
+	      "  local ok, err = pcall(atrium.lookup, 'missing')\n"
+	      "  local t = atrium.localtime(0)\n"
+	      "  local id = atrium.notify{ user_id = 3, kind = 'k', ref = 'r',\n"
+	      "    data = { n = 1 }, at = atrium.now() + 60 }\n"
+	      "  local bad = pcall(atrium.notify, { user_id = 0, kind = 'k' })\n"
+	      "  atrium.log('from handler', 'warn')\n"
+	      "  ev.out = table.concat({ e.a[2], e.b, tostring(ok),\n"
+	      "    err, tostring(atrium.lookup('nil')),\n"
+	      "    atrium.setting('practice.name'),\n"
+	      "    tostring(atrium.setting('nope')), atrium.now(),\n"
+	      "    t.year, atrium.date('!%Y-%m-%d', 86400),\n"
+	      "    tostring(id > 0), tostring(bad),\n"
+	      "    tostring(_G == _ENV), tostring(string.dump) }, '|')\n"
+	      "end)\n",
+	      f);
+	fclose(f);
+	reload_ok(dir, NULL);
+	/* the top-level log ran once (validation), not per thread state */
+	assert_true(log_has("api.lua:1 loaded once"));
+	p = json_pack("{s:s}", "out", "");
+	wf_dispatch("api.call", p, &res);
+	assert_int_equal(res.failed, 0);
+	assert_string_equal(
+	    json_string_value(json_object_get(p, "out")),
+	    "2|x|false|api.lua:4: atrium.lookup('missing'): no lookup named "
+	    "missing|nil|Elm Street Clinic|nil|1700000000|1969|1970-01-02|"
+	    "true|false|true|nil");
+	assert_true(log_has("2 api.lua:9 from handler"));
+	pthread_mutex_lock(&H.mu);
+	assert_int_equal(strstr(strstr(H.log, "loaded once") + 1,
+				"loaded once") == NULL,
+			 1);
+	pthread_mutex_unlock(&H.mu);
+	json_decref(p);
+	unlink(path);
+	rmdir(dir);
+}
+
+/* ---- concurrency -------------------------------------------------- */
+
+static struct {
+	atomic_int reloaded, started, stop;
+	atomic_int bad, failed, a, b;
+} C;
+
+static void *dispatcher(void *arg)
+{
+	int i;
+
+	(void)arg;
+	for (i = 0; i < 3000 || !atomic_load(&C.stop); i++) {
+		struct wf_result res;
+		json_t *p = booking("x");
+		int after = atomic_load(&C.reloaded);
+		const char *pool;
+
+		wf_dispatch("appointment.before_book", p, &res);
+		pool = json_string_value(json_object_get(p, "pool"));
+		if (res.failed || res.verdict != WF_ALLOW || !pool)
+			atomic_fetch_add(&C.failed, 1);
+		else if (strcmp(pool, "B") == 0)
+			atomic_fetch_add(&C.b, 1);
+		else if (strcmp(pool, "A") == 0 && !after)
+			atomic_fetch_add(&C.a, 1);
+		else
+			atomic_fetch_add(&C.bad, 1);
+		json_decref(p);
+		if (i == 100)
+			atomic_fetch_add(&C.started, 1);
+		if (i > 100000)
+			break;
+	}
+	return NULL;
+}
+
+static void test_concurrent_reload(void **state)
+{
+	pthread_t th[2];
+	struct wf_result res;
+	struct wf_gen *pinned;
+	json_t *p;
+	int i;
+
+	(void)state;
+	reload_ok(fx("gen_a"), NULL);
+	pinned = wf_current();
+	for (i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, dispatcher, NULL),
+				 0);
+	while (atomic_load(&C.started) < 2)
+		usleep(1000);
+	reload_ok(fx("gen_b"), NULL);
+	atomic_store(&C.reloaded, 1);
+	usleep(20000);
+	atomic_store(&C.stop, 1);
+	for (i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	fprintf(stderr, "  concurrent: %d on A, %d on B\n", atomic_load(&C.a),
+		atomic_load(&C.b));
+	assert_int_equal(atomic_load(&C.failed), 0);
+	assert_int_equal(atomic_load(&C.bad), 0);
+	assert_true(atomic_load(&C.a) > 0);
+	assert_true(atomic_load(&C.b) > 0);
+
+	/* a request that pinned the old generation keeps it */
+	p = booking("x");
+	wf_dispatch_gen(pinned, "appointment.before_book", p, &res);
+	assert_string_equal(json_string_value(json_object_get(p, "pool")),
+			    "A");
+	json_decref(p);
+	p = booking("x");
+	wf_dispatch("appointment.before_book", p, &res);
+	assert_string_equal(json_string_value(json_object_get(p, "pool")),
+			    "B");
+	json_decref(p);
+	wf_gen_unref(pinned);
+}
+
+/* ---- jobs --------------------------------------------------------- */
+
+static void test_jobs(void **state)
+{
+	/* 2026-11-26 07:59:00 in EST (UTC-5) */
+	const time_t t0 = 1795697940;
+	json_t *st;
+
+	(void)state;
+	atomic_store(&H.now, t0);
+	H.every = H.daily = 0;
+	reload_ok(fx("jobs"), NULL);
+	assert_int_equal(wf_jobs_run_due(t0), 0);
+	assert_int_equal(wf_jobs_run_due(t0 + 9), 0);
+	assert_int_equal(wf_jobs_run_due(t0 + 10), 1);
+	assert_int_equal(wf_jobs_run_due(t0 + 15), 0);
+	/* 08:00 local: the daily job, and the every job once (no burst
+	 * although four intervals passed) */
+	assert_int_equal(wf_jobs_run_due(t0 + 60), 2);
+	assert_int_equal(H.every, 2);
+	assert_int_equal(H.daily, 1);
+	assert_int_equal(json_integer_value(json_object_get(H.daily_data,
+							    "hour")),
+			 8);
+	assert_string_equal(
+	    json_string_value(json_object_get(H.daily_data, "date")),
+	    "2026-11-26 08:00");
+	assert_int_equal(wf_jobs_run_due(t0 + 61), 0);
+	assert_int_equal(wf_jobs_run_due(t0 + 70), 1);
+	/* a reload keeps the schedule (next every run at t0 + 80) */
+	atomic_store(&H.now, t0 + 71);
+	reload_ok(fx("jobs"), NULL);
+	assert_int_equal(wf_jobs_run_due(t0 + 79), 0);
+	assert_int_equal(wf_jobs_run_due(t0 + 80), 1);
+	/* next day 08:00 */
+	assert_int_equal(wf_jobs_run_due(t0 + 60 + 86399), 1);
+	assert_int_equal(H.daily, 1);
+	assert_int_equal(wf_jobs_run_due(t0 + 60 + 86400), 1);
+	assert_int_equal(H.daily, 2);
+	st = wf_status();
+	assert_int_equal(json_array_size(json_object_get(st, "jobs")), 2);
+	assert_string_equal(
+	    json_string_value(json_object_get(
+		json_array_get(json_object_get(st, "jobs"), 1), "schedule")),
+	    "daily(08:00)");
+	json_decref(st);
+	json_decref(H.daily_data);
+	H.daily_data = NULL;
+}
+
+static void test_job_no_overlap(void **state)
+{
+	const time_t t0 = 1795697940;
+
+	(void)state;
+	atomic_store(&H.now, t0);
+	H.overlap = 0;
+	H.reenter_result = -1;
+	reload_ok(fx("jobs_overlap"), NULL);
+	/* the job, while running, makes another thread ask for due jobs at a
+	 * time it is due again: it must not start a second time */
+	assert_int_equal(wf_jobs_run_due(t0 + 5), 1);
+	assert_int_equal(H.reenter_result, 0);
+	assert_int_equal(H.overlap, 1);
+	assert_int_equal(wf_jobs_run_due(t0 + 6), 0);
+	assert_int_equal(wf_jobs_run_due(t0 + 10), 1);
+	assert_int_equal(H.overlap, 2);
+}
+
+/* ---- patterns against the stock library --------------------------- */
+
+static int capture_handler(lua_State *L)
+{
+	lua_setglobal(L, "H");
+	return 0;
+}
+
+/* Run the corpus script with the stock string library. */
+static char *stock_corpus(void)
+{
+	lua_State *L = luaL_newstate();
+	char *out = NULL;
+	const char *path = fx("patterns/corpus.lua");
+
+	luaL_openlibs(L);
+	lua_newtable(L);
+	lua_pushcfunction(L, capture_handler);
+	lua_setfield(L, -2, "on");
+	lua_setglobal(L, "atrium");
+	{ /* loaded with the chunk name the sandbox uses */
+		FILE *f = fopen(path, "rb");
+		char *src;
+		long n;
+
+		assert_non_null(f);
+		fseek(f, 0, SEEK_END);
+		n = ftell(f);
+		fseek(f, 0, SEEK_SET);
+		src = malloc((size_t)n);
+		assert_int_equal(fread(src, 1, (size_t)n, f), (size_t)n);
+		fclose(f);
+		assert_int_equal(luaL_loadbufferx(L, src, (size_t)n,
+						  "@corpus.lua", "t"),
+				 LUA_OK);
+		free(src);
+	}
+	assert_int_equal(lua_pcall(L, 0, 0, 0), LUA_OK);
+	lua_getglobal(L, "H");
+	lua_newtable(L);
+	lua_pushvalue(L, -1);
+	lua_insert(L, -3);
+	assert_int_equal(lua_pcall(L, 1, 0, 0), LUA_OK);
+	lua_getfield(L, -1, "out");
+	out = strdup(lua_tostring(L, -1));
+	lua_close(L);
+	return out;
+}
+
+static void test_patterns_match_stock(void **state)
+{
+	struct wf_limits lim = {.instructions = 400000000UL,
+				.deadline_ms = 20000};
+	struct wf_result res;
+	json_t *p = json_pack("{s:s}", "out", "");
+	const char *mine;
+	char *stock;
+	size_t i, line = 1;
+
+	(void)state;
+	reload_ok(fx("patterns"), &lim);
+	wf_dispatch("pattern.run", p, &res);
+	assert_int_equal(res.failed, 0);
+	mine = json_string_value(json_object_get(p, "out"));
+	stock = stock_corpus();
+	for (i = 0; mine[i] && mine[i] == stock[i]; i++)
+		line += mine[i] == '\n';
+	if (mine[i] != stock[i]) {
+		const char *a = mine + i, *b = stock + i;
+
+		while (a > mine && a[-1] != '\n')
+			a--, b--;
+		fprintf(stderr, "line %zu differs:\nsandbox: %.200s\nstock:   "
+				"%.200s\n",
+			line, a, b);
+	}
+	assert_string_equal(mine, stock);
+	fprintf(stderr, "  patterns: %zu lines identical\n", line);
+	free(stock);
+	json_decref(p);
+}
+
+/* ---- cost --------------------------------------------------------- */
+
+static void test_measure_dispatch(void **state)
+{
+	struct wf_result res;
+	json_t *p = json_pack("{s:i, s:s, s:i}", "slot_minutes", 30,
+			      "visit_type", "checkup", "patient_id", 7);
+	struct timespec a, b;
+	int i, n = 20000;
+	double us;
+
+	(void)state;
+	reload_ok(fx("bench"), NULL);
+	wf_dispatch("appointment.before_book", p, &res); /* builds state */
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	for (i = 0; i < n; i++)
+		wf_dispatch("appointment.before_book", p, &res);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	us = ((double)(b.tv_sec - a.tv_sec) * 1e6 +
+	      (double)(b.tv_nsec - a.tv_nsec) / 1e3) /
+	     n;
+	assert_int_equal(res.handlers_run, 1);
+	fprintf(stderr, "  one trivial before_ handler dispatch: %.2f us\n",
+		us);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	for (i = 0; i < n; i++)
+		wf_dispatch("appointment.after_book", p, &res);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	us = ((double)(b.tv_sec - a.tv_sec) * 1e6 +
+	      (double)(b.tv_nsec - a.tv_nsec) / 1e3) /
+	     n;
+	fprintf(stderr, "  dispatch of an event without handlers: %.3f us\n",
+		us);
+	json_decref(p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_allow_and_amend, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_deny, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_after_cannot_deny, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_fail_open_and_closed, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_arguments, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_escapes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_shared_tables_read_only,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deadline, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_memory_limit_and_rebuild,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_load_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_binary_chunk_rejected, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_reload_keeps_old_on_error,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_status_errors, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_api, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrent_reload, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_jobs, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_job_no_overlap, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_patterns_match_stock, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_measure_dispatch, setup,
+					    teardown),
+	};
+
+	/* the practice zone: US Eastern, without needing tzdata */
+	setenv("TZ", "EST5EDT,M3.2.0,M11.1.0", 1);
+	tzset();
+	find_fixtures();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
