@@ -64,8 +64,8 @@ static void hash_part(crypto_hash_sha256_state *st, const char *v, size_t n)
 	}
 	head[0] = 1;
 	for (int i = 0; i < 8; i++)
-		head[1 + i] = (unsigned char)((unsigned long long)n >>
-					      (56 - 8 * i));
+		head[1 + i] =
+		    (unsigned char)((unsigned long long)n >> (56 - 8 * i));
 	crypto_hash_sha256_update(st, head, sizeof(head));
 	crypto_hash_sha256_update(st, (const unsigned char *)v, n);
 }
@@ -188,9 +188,9 @@ int audit_ctx(struct atr_ctx *ctx, const char *action, long long patient_id,
 void audit_route(struct atr_ctx *ctx, const struct route *rt, int status)
 {
 	char action[160], oid[128] = "";
-	const char *outcome = status < 300   ? "ok"
+	const char *outcome = status < 300		       ? "ok"
 			      : status == 401 || status == 403 ? "denied"
-			      : status == 404                  ? "not_found"
+			      : status == 404		       ? "not_found"
 							       : "error";
 	struct request *req = ctx->req;
 
@@ -311,10 +311,10 @@ json_t *audit_query(struct db *db, long long patient_id, long long user_id,
 		return NULL;
 	/* Stored times carry microseconds: "to" is inclusive to the
 	 * second, so compare with the next second's prefix. */
-	params = json_pack("[I,I,I,I,s?,s?,s?,s?,i]", patient_id, patient_id,
-			   user_id, user_id, has_lo ? lo : NULL,
-			   has_lo ? lo : NULL, has_hi ? hi : NULL,
-			   has_hi ? hi : NULL, limit);
+	params =
+	    json_pack("[I,I,I,I,s?,s?,s?,s?,i]", patient_id, patient_id,
+		      user_id, user_id, has_lo ? lo : NULL, has_lo ? lo : NULL,
+		      has_hi ? hi : NULL, has_hi ? hi : NULL, limit);
 	rows = db_query(db,
 			"SELECT id, at AS time, user_id, username, role, "
 			"action, patient_id, object_type, object_id, client, "

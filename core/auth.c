@@ -1,5 +1,7 @@
 /*
- * auth.c - see auth.h.
+ * auth.c - see auth.h. Cookie names and attributes, session rows (create,
+ * rotate, revoke) and the per-request checks (session, CSRF, TOTP gate)
+ * live here; nothing here verifies a password.
  */
 #include "auth.h"
 
@@ -7,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+
+#include <sodium.h>
 
 #include "audit.h"
 #include "config.h"
@@ -88,8 +92,8 @@ int auth_resolve(struct request *req)
 			ctx->user_id = uid;
 			ctx->role = role;
 			ctx->session_id = sid;
-			ctx->username = arena_strdup(&req->arena,
-						     uname ? uname : "");
+			ctx->username =
+			    arena_strdup(&req->arena, uname ? uname : "");
 		}
 		sqlite3_reset(st);
 		if (ctx->user_id && now - seen >= TOUCH_EVERY)
@@ -217,6 +221,12 @@ const char *session_create(struct atr_ctx *ctx, long long user_id)
 		return NULL;
 	ctx->session_id = sqlite3_last_insert_rowid(db_handle(ctx_db(ctx)));
 	auth_cookie_set(ctx, "atrium_session", tok, g_cfg->absolute_timeout);
+	/* Now and then, forget sessions that ended over a week ago. */
+	if (randombytes_uniform(64) == 0)
+		db_done(db_stmt(ctx_db(ctx),
+				"DELETE FROM sessions WHERE expires_at < ? OR "
+				"(revoked = 1 AND last_seen_at < ?)",
+				"ii", now - 7 * 86400, now - 7 * 86400));
 	return arena_strdup(&req->arena, csrf);
 }
 
@@ -239,32 +249,31 @@ const char *session_rotate(struct atr_ctx *ctx)
 	token_new(csrf);
 	sha256_hex(tok, strlen(tok), th);
 	sha256_hex(csrf, strlen(csrf), ch);
-	if (db_done(db_stmt(db,
-			    "UPDATE sessions SET token_hash = ?, csrf_hash = ?, "
-			    "last_seen_at = ? WHERE id = ? AND revoked = 0",
-			    "ssii", th, ch, now, ctx->session_id)) != ATR_OK ||
+	if (db_done(
+		db_stmt(db,
+			"UPDATE sessions SET token_hash = ?, csrf_hash = ?, "
+			"last_seen_at = ? WHERE id = ? AND revoked = 0",
+			"ssii", th, ch, now, ctx->session_id)) != ATR_OK ||
 	    sqlite3_changes(db_handle(db)) != 1)
 		return NULL;
 	auth_cookie_set(ctx, "atrium_session", tok, exp - now);
 	return arena_strdup(&ctx->req->arena, csrf);
 }
 
-int session_revoke(struct atr_ctx *ctx, long long user_id,
-		   long long session_id)
+int session_revoke(struct atr_ctx *ctx, long long user_id, long long session_id)
 {
-	sqlite3_stmt *st = db_stmt(ctx_db(ctx),
-				   "UPDATE sessions SET revoked = 1 WHERE id = ? "
-				   "AND user_id = ? AND revoked = 0",
-				   "ii", session_id, user_id);
+	sqlite3_stmt *st =
+	    db_stmt(ctx_db(ctx),
+		    "UPDATE sessions SET revoked = 1 WHERE id = ? "
+		    "AND user_id = ? AND revoked = 0",
+		    "ii", session_id, user_id);
 	int rc = db_done(st);
 	if (rc != ATR_OK)
 		return rc;
-	return sqlite3_changes(db_handle(ctx_db(ctx))) ? ATR_OK
-						       : ATR_ENOTFOUND;
+	return sqlite3_changes(db_handle(ctx_db(ctx))) ? ATR_OK : ATR_ENOTFOUND;
 }
 
-int session_revoke_all(struct atr_ctx *ctx, long long user_id,
-		       long long keep)
+int session_revoke_all(struct atr_ctx *ctx, long long user_id, long long keep)
 {
 	return db_done(db_stmt(ctx_db(ctx),
 			       "UPDATE sessions SET revoked = 1 WHERE "

@@ -563,14 +563,14 @@ int db_migrate(struct db *db, const char *owner,
 		long long id = json_integer_value(v);
 		if (!has_migration(migs, id)) {
 			snprintf(err, errlen,
-				 id > prev ? "%s migration %lld recorded in the "
+				 id > prev ? "migration %lld recorded in the "
 					     "database is newer than this code "
 					     "(latest %d): refusing to start"
-					   : "%s migration %lld recorded in the "
+					   : "migration %lld recorded in the "
 					     "database is missing from this "
 					     "code (latest %d): refusing to "
 					     "start",
-				 owner, id, prev);
+				 id, prev);
 			goto fail;
 		}
 	}
@@ -581,16 +581,16 @@ int db_migrate(struct db *db, const char *owner,
 		if (done)
 			continue;
 		if (db_script(db, m->sql, msg, sizeof(msg))) {
-			snprintf(err, errlen, "%s migration %d failed: %s",
-				 owner, m->id, msg);
+			snprintf(err, errlen, "migration %d failed: %s", m->id,
+				 msg);
 			goto fail;
 		}
 		if (db_done(db_stmt(db,
 				    "INSERT INTO schema_migrations (owner, id)"
 				    " VALUES (?, ?)",
 				    "si", owner, (long long)m->id)) != ATR_OK) {
-			snprintf(err, errlen, "cannot record %s migration %d",
-				 owner, m->id);
+			snprintf(err, errlen, "cannot record migration %d",
+				 m->id);
 			goto fail;
 		}
 	}

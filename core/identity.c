@@ -84,8 +84,8 @@ int identity_text_ok(const char *s, size_t max)
 		return 0;
 	while (i < n) {
 		unsigned cp;
-		size_t len = utf8_next((const unsigned char *)s + i, n - i,
-				       &cp);
+		size_t len =
+		    utf8_next((const unsigned char *)s + i, n - i, &cp);
 		if (!len || cp < 0x20 || (cp >= 0x7f && cp < 0xa0) ||
 		    cp == 0x2028 || cp == 0x2029)
 			return 0;
@@ -102,7 +102,8 @@ int identity_email_ok(const char *s)
 	    !strchr(at + 1, '.') || at[1] == '.' || s[n - 1] == '.')
 		return 0;
 	for (const char *p = s; *p; p++)
-		if ((unsigned char)*p <= 0x20 || *p == 0x7f || strchr("<>\"(),;:\\[]", *p))
+		if ((unsigned char)*p <= 0x20 || *p == 0x7f ||
+		    strchr("<>\"(),;:\\[]", *p))
 			return 0;
 	return identity_text_ok(s, EMAIL_MAX);
 }
@@ -147,8 +148,8 @@ long long identity_param_id(struct atr_ctx *ctx, const char *name)
 	return v;
 }
 
-int identity_bad_field(struct atr_ctx *ctx, const char *field,
-		       const char *code, const char *msg)
+int identity_bad_field(struct atr_ctx *ctx, const char *field, const char *code,
+		       const char *msg)
 {
 	return respond_json(ctx->req, 400,
 			    json_pack("{s:{s:s,s:s,s:s}}", "error", "code",
@@ -189,9 +190,8 @@ char *identity_like(struct atr_ctx *ctx, const char *q)
 
 int identity_username_taken(struct atr_ctx *ctx, const char *u)
 {
-	sqlite3_stmt *st = db_stmt(ctx_db(ctx),
-				   "SELECT 1 FROM users WHERE username = ?",
-				   "s", u);
+	sqlite3_stmt *st = db_stmt(
+	    ctx_db(ctx), "SELECT 1 FROM users WHERE username = ?", "s", u);
 	int taken = st && sqlite3_step(st) == SQLITE_ROW;
 	if (st)
 		sqlite3_reset(st);
@@ -200,11 +200,11 @@ int identity_username_taken(struct atr_ctx *ctx, const char *u)
 
 int identity_taken_409(struct atr_ctx *ctx)
 {
-	return respond_json(
-	    ctx->req, 409,
-	    json_pack("{s:{s:s,s:s,s:s}}", "error", "code", "username_taken",
-		      "message", "this username is taken; choose another",
-		      "field", "username"));
+	return respond_json(ctx->req, 409,
+			    json_pack("{s:{s:s,s:s,s:s}}", "error", "code",
+				      "username_taken", "message",
+				      "this username is taken; choose another",
+				      "field", "username"));
 }
 
 /* ---- accounts ---------------------------------------------------------- */
@@ -383,8 +383,7 @@ static const struct core_route identity_routes[] = {
     {"POST", "/api/auth/logout", idh_logout, ANY, 0, "sign out"},
     {"GET", "/api/auth/me", idh_me, ANY, 0,
      "the signed-in user and a fresh CSRF token"},
-    {"GET", "/api/auth/sessions", idh_sessions, ANY, 0,
-     "my open sessions"},
+    {"GET", "/api/auth/sessions", idh_sessions, ANY, 0, "my open sessions"},
     {"DELETE", "/api/auth/sessions/:id", idh_session_delete, ANY, 0,
      "end one of my sessions"},
     {"POST", "/api/auth/password", idh_password, ANY, 0,
@@ -405,17 +404,16 @@ static const struct core_route identity_routes[] = {
      "create a physician, staff or admin account"},
     {"POST", "/api/admin/users/:id/lock", idh_admin_lock, ATR_ROLE_ADMIN, 0,
      "lock an account and end its sessions"},
-    {"POST", "/api/admin/users/:id/unlock", idh_admin_unlock,
-     ATR_ROLE_ADMIN, 0, "unlock an account and clear its sign-in delay"},
+    {"POST", "/api/admin/users/:id/unlock", idh_admin_unlock, ATR_ROLE_ADMIN, 0,
+     "unlock an account and clear its sign-in delay"},
     {"POST", "/api/admin/users/:id/reset-totp", idh_admin_reset_totp,
      ATR_ROLE_ADMIN, 0,
      "remove an account's two-step sign-in and end its sessions"},
     {"POST", "/api/admin/users/:id/activation-code", idh_activation_code,
      CARE | ATR_ROLE_ADMIN, ATR_ROUTE_PHI,
      "issue a new activation code for a patient"},
-    {"POST", "/api/admin/patients", idh_patient_create,
-     CARE | ATR_ROLE_ADMIN, ATR_ROUTE_PHI,
-     "create a patient account and its activation code"},
+    {"POST", "/api/admin/patients", idh_patient_create, CARE | ATR_ROLE_ADMIN,
+     ATR_ROUTE_PHI, "create a patient account and its activation code"},
     {"GET", "/api/patients", idh_patients, CARE, ATR_ROUTE_PHI,
      "search the practice's patients"},
     {NULL, NULL, NULL, 0, 0, NULL},

@@ -79,9 +79,9 @@ static const struct atr_field password_fields[] = {
 /* The stored hash of the signed-in user into out ("" when none). */
 static void own_hash(struct atr_ctx *ctx, char out[PW_HASH_MAX])
 {
-	sqlite3_stmt *st = db_stmt(
-	    ctx_db(ctx), "SELECT password_hash FROM users WHERE id = ?", "i",
-	    ctx->user_id);
+	sqlite3_stmt *st =
+	    db_stmt(ctx_db(ctx), "SELECT password_hash FROM users WHERE id = ?",
+		    "i", ctx->user_id);
 	out[0] = '\0';
 	if (st && sqlite3_step(st) == SQLITE_ROW) {
 		const char *h = (const char *)sqlite3_column_text(st, 0);
@@ -111,7 +111,8 @@ static void password_finish(struct atr_ctx *ctx, void *arg)
 	}
 	throttle_clear(db, key);
 	if (j->why) {
-		identity_bad_field(ctx, "new_password", "weak_password", j->why);
+		identity_bad_field(ctx, "new_password", "weak_password",
+				   j->why);
 		return;
 	}
 	if (j->failed || db_begin(db) != ATR_OK)

@@ -59,10 +59,9 @@ int idh_admin_users(struct atr_ctx *ctx)
 		static const char *const b[] = {"locked", "totp_enabled",
 						"activated"};
 		for (size_t k = 0; k < 3; k++)
-			json_object_set_new(
-			    row, b[k],
-			    json_boolean(json_integer_value(
-				json_object_get(row, b[k]))));
+			json_object_set_new(row, b[k],
+					    json_boolean(json_integer_value(
+						json_object_get(row, b[k]))));
 	}
 	audit_ctx(ctx, "account.search", 0, "users", *q ? q : NULL, "ok");
 	return respond_json(ctx->req, 200, json_pack("{s:o}", "users", rows));
@@ -183,9 +182,9 @@ int idh_admin_user_create(struct atr_ctx *ctx)
 static long long target(struct atr_ctx *ctx, char name[USERNAME_MAX + 1])
 {
 	long long id = identity_param_id(ctx, "id"), found = 0;
-	sqlite3_stmt *st = db_stmt(ctx_db(ctx),
-				   "SELECT id, username FROM users WHERE id = ?",
-				   "i", id);
+	sqlite3_stmt *st =
+	    db_stmt(ctx_db(ctx), "SELECT id, username FROM users WHERE id = ?",
+		    "i", id);
 	name[0] = '\0';
 	if (id && st && sqlite3_step(st) == SQLITE_ROW) {
 		const char *u = (const char *)sqlite3_column_text(st, 1);
@@ -218,8 +217,9 @@ static int finish(struct atr_ctx *ctx, long long id, int ok)
 				     "again");
 	}
 	user = identity_admin_user_json(ctx, id);
-	return respond_json(ctx->req, 200,
-			    json_pack("{s:o}", "user", user ? user : json_null()));
+	return respond_json(
+	    ctx->req, 200,
+	    json_pack("{s:o}", "user", user ? user : json_null()));
 }
 
 int idh_admin_lock(struct atr_ctx *ctx)
@@ -236,12 +236,13 @@ int idh_admin_lock(struct atr_ctx *ctx)
 	if (id == ctx->user_id)
 		return respond_error(ctx->req, 409, "own_account",
 				     "you cannot lock your own account");
-	ok = db_begin(db) == ATR_OK &&
-	     db_done(db_stmt(db,
-			     "UPDATE users SET locked = 1, updated_at = "
-			     "strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id = ?",
-			     "i", id)) == ATR_OK &&
-	     session_revoke_all(ctx, id, 0) == ATR_OK;
+	ok =
+	    db_begin(db) == ATR_OK &&
+	    db_done(db_stmt(db,
+			    "UPDATE users SET locked = 1, updated_at = "
+			    "strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id = ?",
+			    "i", id)) == ATR_OK &&
+	    session_revoke_all(ctx, id, 0) == ATR_OK;
 	if (ok)
 		identity_audit_account(ctx, "account.lock", id, "ok");
 	return finish(ctx, id, ok);
@@ -258,16 +259,17 @@ int idh_admin_unlock(struct atr_ctx *ctx)
 		return ATR_ERESPONDED;
 	if (!(id = target(ctx, name)))
 		return ATR_OK;
-	ok = db_begin(db) == ATR_OK &&
-	     db_done(db_stmt(db,
-			     "UPDATE users SET locked = 0, failed_logins = 0, "
-			     "throttled_until = 0, updated_at = "
-			     "strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id = ?",
-			     "i", id)) == ATR_OK &&
-	     db_done(db_stmt(db,
-			     "UPDATE login_devices SET failures = 0, "
-			     "throttled_until = 0 WHERE user_id = ?",
-			     "i", id)) == ATR_OK;
+	ok =
+	    db_begin(db) == ATR_OK &&
+	    db_done(db_stmt(db,
+			    "UPDATE users SET locked = 0, failed_logins = 0, "
+			    "throttled_until = 0, updated_at = "
+			    "strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id = ?",
+			    "i", id)) == ATR_OK &&
+	    db_done(db_stmt(db,
+			    "UPDATE login_devices SET failures = 0, "
+			    "throttled_until = 0 WHERE user_id = ?",
+			    "i", id)) == ATR_OK;
 	if (ok) {
 		if (name[0]) {
 			throttle_key(key, "user", name);
@@ -292,16 +294,17 @@ int idh_admin_reset_totp(struct atr_ctx *ctx)
 		return ATR_ERESPONDED;
 	if (!(id = target(ctx, name)))
 		return ATR_OK;
-	ok = db_begin(db) == ATR_OK &&
-	     db_done(db_stmt(db,
-			     "UPDATE users SET totp_enabled = 0, totp_secret = "
-			     "NULL, totp_pending = NULL, totp_pending_at = "
-			     "NULL, updated_at = "
-			     "strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id = ?",
-			     "i", id)) == ATR_OK &&
-	     db_done(db_stmt(db, "DELETE FROM recovery_codes WHERE user_id = ?",
-			     "i", id)) == ATR_OK &&
-	     session_revoke_all(ctx, id, 0) == ATR_OK;
+	ok =
+	    db_begin(db) == ATR_OK &&
+	    db_done(db_stmt(db,
+			    "UPDATE users SET totp_enabled = 0, totp_secret = "
+			    "NULL, totp_pending = NULL, totp_pending_at = "
+			    "NULL, updated_at = "
+			    "strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id = ?",
+			    "i", id)) == ATR_OK &&
+	    db_done(db_stmt(db, "DELETE FROM recovery_codes WHERE user_id = ?",
+			    "i", id)) == ATR_OK &&
+	    session_revoke_all(ctx, id, 0) == ATR_OK;
 	if (ok)
 		identity_audit_account(ctx, "account.totp_reset", id, "ok");
 	return finish(ctx, id, ok);

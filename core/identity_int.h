@@ -96,11 +96,11 @@ struct idjob {
 	char *password;
 	size_t pwlen;
 	char username[USERNAME_MAX + 1]; /* for the policy check */
-	int verified;                   /* out: current matched */
-	const char *why;                /* out: policy refusal */
-	int failed;                     /* out: hashing failed */
-	char new_hash[PW_HASH_MAX];     /* out */
-	void *data;                     /* the handler's own state */
+	int verified;			 /* out: current matched */
+	const char *why;		 /* out: policy refusal */
+	int failed;			 /* out: hashing failed */
+	char new_hash[PW_HASH_MAX];	 /* out */
+	void *data;			 /* the handler's own state */
 };
 
 /* A new job in the request arena, NULL when memory runs out. */
@@ -135,8 +135,8 @@ int identity_username_taken(struct atr_ctx *ctx, const char *u);
 /* The 409 for a taken username. */
 int identity_taken_409(struct atr_ctx *ctx);
 /* The shared 400 for a field. */
-int identity_bad_field(struct atr_ctx *ctx, const char *field,
-		       const char *code, const char *msg);
+int identity_bad_field(struct atr_ctx *ctx, const char *field, const char *code,
+		       const char *msg);
 /* An account-change audit row about user `target` (object user, id). */
 void identity_audit_account(struct atr_ctx *ctx, const char *action,
 			    long long target, const char *outcome);

@@ -29,15 +29,15 @@
 #define LOGIN_NAME_MAX 256
 
 struct login {
-	long long user_id;   /* 0: unknown username */
-	long long device_id; /* a device cookie for this account */
+	long long user_id;	/* 0: unknown username */
+	long long device_id;	/* a device cookie for this account */
 	long long prev_session; /* the session the browser had, if any */
 	long long prev_user;
 	char username[LOGIN_NAME_MAX + 1];
 	char key[THROTTLE_KEY_MAX];
 	char hash[PW_HASH_MAX];
 	char new_hash[PW_HASH_MAX]; /* rehash with current parameters */
-	char *password;             /* arena copy, wiped after hashing */
+	char *password;		    /* arena copy, wiped after hashing */
 	size_t pwlen;
 	const char *totp;
 	unsigned role;
@@ -63,18 +63,17 @@ static void login_work(struct request *req, void *arg)
 static void login_audit(struct atr_ctx *ctx, struct login *l,
 			const char *outcome)
 {
-	audit_write(ctx_db(ctx),
-		    &(struct audit_rec){.user_id = l->user_id,
-					.username = l->username,
-					.role = l->user_id ? role_name(l->role)
-							   : NULL,
-					.action = "auth.login",
-					.client = ctx->req->client,
-					.outcome = outcome});
+	audit_write(
+	    ctx_db(ctx),
+	    &(struct audit_rec){.user_id = l->user_id,
+				.username = l->username,
+				.role = l->user_id ? role_name(l->role) : NULL,
+				.action = "auth.login",
+				.client = ctx->req->client,
+				.outcome = outcome});
 }
 
-static void login_failed(struct atr_ctx *ctx, struct login *l,
-			 const char *why)
+static void login_failed(struct atr_ctx *ctx, struct login *l, const char *why)
 {
 	if (l->device_id)
 		device_fail(ctx_db(ctx), l->device_id);
@@ -121,7 +120,7 @@ static int check_second_factor(struct atr_ctx *ctx, struct login *l)
 				       "UPDATE users SET totp_last_step = ? "
 				       "WHERE id = ? AND totp_last_step < ?",
 				       "iii", step, l->user_id, step)) ==
-			       ATR_OK &&
+			   ATR_OK &&
 		       sqlite3_changes(db_handle(db)) == 1;
 	}
 	sodium_memzero(secret, sizeof(secret));
@@ -151,11 +150,23 @@ static int totp_enabled(struct db *db, long long user_id)
 {
 	sqlite3_stmt *st = db_stmt(
 	    db, "SELECT totp_enabled FROM users WHERE id = ?", "i", user_id);
-	int on = st && sqlite3_step(st) == SQLITE_ROW &&
-		 sqlite3_column_int(st, 0);
+	int on =
+	    st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0);
 	if (st)
 		sqlite3_reset(st);
 	return on;
+}
+
+/* The user.login event for workflow scripts (after the fact: a script
+ * cannot refuse a sign-in). */
+static void emit_login(struct atr_ctx *ctx, struct login *l)
+{
+	json_t *p = json_pack("{s:I,s:s}", "user_id", l->user_id, "role",
+			      role_name(l->role));
+	const char *reason = NULL;
+	if (p)
+		events_emit(ctx, "user.login", p, &reason);
+	json_decref(p);
 }
 
 static void login_finish(struct atr_ctx *ctx, void *arg)
@@ -186,9 +197,9 @@ static void login_finish(struct atr_ctx *ctx, void *arg)
 	if (!l->device_id)
 		throttle_clear(db, l->key);
 	if (l->new_hash[0])
-		db_done(db_stmt(db,
-				"UPDATE users SET password_hash = ? WHERE id = ?",
-				"si", l->new_hash, l->user_id));
+		db_done(db_stmt(
+		    db, "UPDATE users SET password_hash = ? WHERE id = ?", "si",
+		    l->new_hash, l->user_id));
 	sodium_memzero(l->new_hash, sizeof(l->new_hash));
 	/* The browser's previous session ends: one cookie, one session. */
 	if (l->prev_session)
@@ -205,6 +216,7 @@ static void login_finish(struct atr_ctx *ctx, void *arg)
 	device_remember(ctx, l->user_id, l->device_id);
 	login_audit(ctx, l, "ok");
 	respond_json(ctx->req, 200, auth_body(ctx, l->user_id, csrf));
+	emit_login(ctx, l);
 }
 
 static const struct atr_field login_fields[] = {

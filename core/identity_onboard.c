@@ -91,16 +91,18 @@ static int issue_code(struct atr_ctx *ctx, long long patient_id,
 	*expires = now + (long long)g_cfg->activation_ttl_hours * 3600;
 	activation_code_new(code);
 	code_hash(code, hex);
-	if (db_done(db_stmt(db,
-			    "UPDATE activation_codes SET expires_at = ? WHERE "
-			    "user_id = ? AND used_at IS NULL AND expires_at > ?",
-			    "iii", now - 1, patient_id, now - 1)) != ATR_OK)
+	if (db_done(
+		db_stmt(db,
+			"UPDATE activation_codes SET expires_at = ? WHERE "
+			"user_id = ? AND used_at IS NULL AND expires_at > ?",
+			"iii", now - 1, patient_id, now - 1)) != ATR_OK)
 		return ATR_ERR;
 	return db_done(db_stmt(db,
 			       "INSERT INTO activation_codes (code_hash, "
 			       "user_id, created_by, expires_at) VALUES "
 			       "(?, ?, ?, ?)",
-			       "siii", hex, patient_id, ctx->user_id, *expires));
+			       "siii", hex, patient_id, ctx->user_id,
+			       *expires));
 }
 
 static void emit_created(struct atr_ctx *ctx, long long id)
@@ -154,18 +156,18 @@ int idh_patient_create(struct atr_ctx *ctx)
 	id = sqlite3_last_insert_rowid(db_handle(db));
 	snprintf(oid, sizeof(oid), "%lld", id);
 	if (issue_code(ctx, id, code, &expires) != ATR_OK ||
-	    audit_ctx(ctx, "account.create", id, "user", oid, "ok") !=
-		ATR_OK ||
+	    audit_ctx(ctx, "account.create", id, "user", oid, "ok") != ATR_OK ||
 	    db_commit(db) != ATR_OK)
 		goto fail;
 	emit_created(ctx, id);
-	return respond_json(
-	    ctx->req, 201,
-	    json_pack("{s:{s:I,s:s},s:s,s:s}", "patient", "id", id,
-		      "display_name", name, "activation_code", code,
-		      "expires_at", identity_time(ctx, expires)));
+	return respond_json(ctx->req, 201,
+			    json_pack("{s:{s:I,s:s},s:s,s:s}", "patient", "id",
+				      id, "display_name", name,
+				      "activation_code", code, "expires_at",
+				      identity_time(ctx, expires)));
 fail:
 	db_rollback(db);
+	ctx->audited = 0; /* the row went with the rollback */
 	return respond_error(ctx->req, 503, "unavailable",
 			     "the patient could not be created; try again");
 }
@@ -211,7 +213,8 @@ int idh_activation_code(struct atr_ctx *ctx)
 	}
 	return respond_json(ctx->req, 201,
 			    json_pack("{s:s,s:s}", "activation_code", code,
-				      "expires_at", identity_time(ctx, expires)));
+				      "expires_at",
+				      identity_time(ctx, expires)));
 }
 
 int idh_patients(struct atr_ctx *ctx)
@@ -298,11 +301,12 @@ static void activate_finish(struct atr_ctx *ctx, void *arg)
 		invalid_code(ctx);
 		return;
 	}
-	rc = db_done(db_stmt(db,
-			     "UPDATE users SET username = ?, password_hash = ?, "
-			     "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') "
-			     "WHERE id = ? AND username IS NULL",
-			     "ssi", a->username, j->new_hash, a->user_id));
+	rc =
+	    db_done(db_stmt(db,
+			    "UPDATE users SET username = ?, password_hash = ?, "
+			    "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') "
+			    "WHERE id = ? AND username IS NULL",
+			    "ssi", a->username, j->new_hash, a->user_id));
 	sodium_memzero(j->new_hash, sizeof(j->new_hash));
 	if (rc == ATR_ECONFLICT) {
 		db_rollback(db);
@@ -371,12 +375,13 @@ int idh_activate(struct atr_ctx *ctx)
 		return throttle_respond(ctx, wait);
 	}
 	code_hash(code, hex);
-	st = db_stmt(db,
-		     "SELECT a.id, a.user_id FROM activation_codes a JOIN users "
-		     "u ON u.id = a.user_id WHERE a.code_hash = ? AND "
-		     "a.used_at IS NULL AND a.expires_at > ? AND u.role = "
-		     "'patient' AND u.username IS NULL AND u.locked = 0",
-		     "si", hex, now);
+	st =
+	    db_stmt(db,
+		    "SELECT a.id, a.user_id FROM activation_codes a JOIN users "
+		    "u ON u.id = a.user_id WHERE a.code_hash = ? AND "
+		    "a.used_at IS NULL AND a.expires_at > ? AND u.role = "
+		    "'patient' AND u.username IS NULL AND u.locked = 0",
+		    "si", hex, now);
 	if (st && sqlite3_step(st) == SQLITE_ROW) {
 		a->code_id = sqlite3_column_int64(st, 0);
 		a->user_id = sqlite3_column_int64(st, 1);
@@ -484,8 +489,8 @@ int idh_register(struct atr_ctx *ctx)
 	if (!j->password)
 		return ATR_ENOMEM;
 	u = json_string_value(json_object_get(body, "username"));
-	r->display_name = json_string_value(json_object_get(body,
-							    "display_name"));
+	r->display_name =
+	    json_string_value(json_object_get(body, "display_name"));
 	r->email = json_string_value(json_object_get(body, "email"));
 	if (r->email && !*r->email)
 		r->email = NULL;

@@ -25,8 +25,8 @@
 #include "db.h"
 #include "identity_int.h"
 
-#define DELAY_CAP 900            /* seconds */
-#define FORGET_AFTER 86400       /* failures older than this are dropped */
+#define DELAY_CAP_MS 900000LL /* 15 minutes */
+#define FORGET_AFTER 86400    /* failures older than this are dropped */
 #define DEVICE_LIFETIME (180LL * 86400)
 
 void throttle_key(char out[THROTTLE_KEY_MAX], const char *kind,
@@ -39,17 +39,34 @@ void throttle_key(char out[THROTTLE_KEY_MAX], const char *kind,
 	out[n] = '\0';
 }
 
-static long long delay_for(long long failures)
+/* throttled_until in login_throttle and login_devices is in epoch
+ * milliseconds: with whole seconds a 1 s delay set late in a second would
+ * end a moment later. */
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static long long delay_ms(long long failures)
 {
 	long long over = failures - g_cfg->lockout_threshold;
 	if (over < 0)
 		return 0;
-	return over >= 10 ? DELAY_CAP : 1LL << over;
+	return over >= 10 ? DELAY_CAP_MS : 1000LL << over;
+}
+
+/* Whole seconds from now until `until` (ms), rounded up; 0 when past. */
+static long long seconds_left(long long until)
+{
+	long long now = now_ms();
+	return until > now ? (until - now + 999) / 1000 : 0;
 }
 
 long long throttle_wait(struct db *db, const char *key)
 {
-	long long until = 0, now = (long long)time(NULL);
+	long long until = 0;
 	sqlite3_stmt *st = db_stmt(
 	    db, "SELECT throttled_until FROM login_throttle WHERE key = ?", "s",
 	    key);
@@ -57,7 +74,7 @@ long long throttle_wait(struct db *db, const char *key)
 		until = sqlite3_column_int64(st, 0);
 	if (st)
 		sqlite3_reset(st);
-	return until > now ? until - now : 0;
+	return seconds_left(until);
 }
 
 void throttle_fail(struct db *db, const char *key)
@@ -81,20 +98,21 @@ void throttle_fail(struct db *db, const char *key)
 			"excluded.failures, throttled_until = "
 			"excluded.throttled_until, last_failure_at = "
 			"excluded.last_failure_at",
-			"siii", key, failures, now + delay_for(failures), now));
+			"siii", key, failures, now_ms() + delay_ms(failures),
+			now));
 	/* Keys for names nobody owns would pile up: now and then, drop the
 	 * ones that have nothing left to say. */
 	if (randombytes_uniform(64) == 0)
 		db_done(db_stmt(db,
 				"DELETE FROM login_throttle WHERE "
 				"last_failure_at < ? AND throttled_until < ?",
-				"ii", now - FORGET_AFTER, now));
+				"ii", now - FORGET_AFTER, now * 1000));
 }
 
 void throttle_clear(struct db *db, const char *key)
 {
-	db_done(db_stmt(db, "DELETE FROM login_throttle WHERE key = ?", "s",
-			key));
+	db_done(
+	    db_stmt(db, "DELETE FROM login_throttle WHERE key = ?", "s", key));
 }
 
 int throttle_respond(struct atr_ctx *ctx, long long wait)
@@ -130,16 +148,16 @@ long long device_find(struct atr_ctx *ctx, long long user_id, long long *wait)
 	}
 	if (st)
 		sqlite3_reset(st);
-	*wait = until > now ? until - now : 0;
+	*wait = seconds_left(until);
 	return id;
 }
 
 void device_fail(struct db *db, long long device_id)
 {
-	long long now = (long long)time(NULL), failures = 0;
-	sqlite3_stmt *st = db_stmt(
-	    db, "SELECT failures FROM login_devices WHERE id = ?", "i",
-	    device_id);
+	long long failures = 0;
+	sqlite3_stmt *st =
+	    db_stmt(db, "SELECT failures FROM login_devices WHERE id = ?", "i",
+		    device_id);
 	if (st && sqlite3_step(st) == SQLITE_ROW)
 		failures = sqlite3_column_int64(st, 0);
 	if (st)
@@ -148,7 +166,8 @@ void device_fail(struct db *db, long long device_id)
 	db_done(db_stmt(db,
 			"UPDATE login_devices SET failures = ?, "
 			"throttled_until = ? WHERE id = ?",
-			"iii", failures, now + delay_for(failures), device_id));
+			"iii", failures, now_ms() + delay_ms(failures),
+			device_id));
 }
 
 void device_remember(struct atr_ctx *ctx, long long user_id,
@@ -177,8 +196,8 @@ void device_remember(struct atr_ctx *ctx, long long user_id,
 	if (rc == ATR_OK)
 		auth_cookie_set(ctx, "atrium_device", tok, DEVICE_LIFETIME);
 	if (randombytes_uniform(64) == 0)
-		db_done(db_stmt(db,
-				"DELETE FROM login_devices WHERE created_at < ?",
-				"i", now - DEVICE_LIFETIME));
+		db_done(db_stmt(
+		    db, "DELETE FROM login_devices WHERE created_at < ?", "i",
+		    now - DEVICE_LIFETIME));
 	sodium_memzero(tok, sizeof(tok));
 }

@@ -37,11 +37,11 @@ static void reauth_key(struct atr_ctx *ctx, char key[THROTTLE_KEY_MAX])
 
 static int totp_is_enabled(struct atr_ctx *ctx)
 {
-	sqlite3_stmt *st = db_stmt(ctx_db(ctx),
-				   "SELECT totp_enabled FROM users WHERE id = ?",
-				   "i", ctx->user_id);
-	int on = st && sqlite3_step(st) == SQLITE_ROW &&
-		 sqlite3_column_int(st, 0);
+	sqlite3_stmt *st =
+	    db_stmt(ctx_db(ctx), "SELECT totp_enabled FROM users WHERE id = ?",
+		    "i", ctx->user_id);
+	int on =
+	    st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0);
 	if (st)
 		sqlite3_reset(st);
 	return on;
@@ -70,8 +70,8 @@ int idh_totp_enroll(struct atr_ctx *ctx)
 			    ctx->user_id)) != ATR_OK)
 		goto fail;
 	uri = totp_uri(g_cfg->practice_name, ctx->username, secret);
-	svg = uri ? qr_svg(uri, "QR code for setting up two-step sign-in")
-		  : NULL;
+	svg =
+	    uri ? qr_svg(uri, "QR code for setting up two-step sign-in") : NULL;
 	if (!svg)
 		goto fail;
 	out = json_pack("{s:s,s:s,s:s}", "secret", secret, "otpauth_uri", uri,
@@ -80,8 +80,7 @@ int idh_totp_enroll(struct atr_ctx *ctx)
 	sodium_memzero(uri, strlen(uri));
 	free(uri);
 	free(svg);
-	identity_audit_account(ctx, "account.totp_enroll", ctx->user_id,
-			       "ok");
+	identity_audit_account(ctx, "account.totp_enroll", ctx->user_id, "ok");
 	return respond_json(ctx->req, 200, out);
 fail:
 	sodium_memzero(secret, sizeof(secret));
@@ -156,8 +155,8 @@ int idh_totp_confirm(struct atr_ctx *ctx)
 	if (totp_verify(pending, code, (time_t)now, 1, &step)) {
 		sodium_memzero(pending, sizeof(pending));
 		throttle_fail(db, key);
-		identity_audit_account(ctx, "account.totp_enable",
-				       ctx->user_id, "bad_code");
+		identity_audit_account(ctx, "account.totp_enable", ctx->user_id,
+				       "bad_code");
 		return identity_bad_field(ctx, "code", "invalid_code",
 					  "the code is not right; check the "
 					  "clock of your device");
@@ -177,8 +176,7 @@ int idh_totp_confirm(struct atr_ctx *ctx)
 	    sqlite3_changes(db_handle(db)) != 1 ||
 	    recovery_codes_new(ctx, codes) != ATR_OK)
 		goto fail;
-	identity_audit_account(ctx, "account.totp_enable", ctx->user_id,
-			       "ok");
+	identity_audit_account(ctx, "account.totp_enable", ctx->user_id, "ok");
 	if (db_commit(db) != ATR_OK)
 		goto fail;
 	sodium_memzero(pending, sizeof(pending));
@@ -212,17 +210,17 @@ static void disable_finish(struct atr_ctx *ctx, void *arg)
 	}
 	throttle_clear(db, key);
 	if (db_begin(db) != ATR_OK ||
-	    db_done(db_stmt(db,
-			    "UPDATE users SET totp_enabled = 0, totp_secret = "
-			    "NULL, totp_pending = NULL, totp_pending_at = NULL, "
-			    "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') "
-			    "WHERE id = ?",
-			    "i", ctx->user_id)) != ATR_OK ||
+	    db_done(
+		db_stmt(db,
+			"UPDATE users SET totp_enabled = 0, totp_secret = "
+			"NULL, totp_pending = NULL, totp_pending_at = NULL, "
+			"updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') "
+			"WHERE id = ?",
+			"i", ctx->user_id)) != ATR_OK ||
 	    db_done(db_stmt(db, "DELETE FROM recovery_codes WHERE user_id = ?",
 			    "i", ctx->user_id)) != ATR_OK)
 		goto fail;
-	identity_audit_account(ctx, "account.totp_disable", ctx->user_id,
-			       "ok");
+	identity_audit_account(ctx, "account.totp_disable", ctx->user_id, "ok");
 	if (db_commit(db) != ATR_OK)
 		goto fail;
 	respond_raw(ctx->req, 204, NULL, NULL, 0);
@@ -263,9 +261,9 @@ int idh_totp_disable(struct atr_ctx *ctx)
 		idjob_wipe(j);
 		return throttle_respond(ctx, wait);
 	}
-	st = db_stmt(ctx_db(ctx),
-		     "SELECT password_hash FROM users WHERE id = ?", "i",
-		     ctx->user_id);
+	st =
+	    db_stmt(ctx_db(ctx), "SELECT password_hash FROM users WHERE id = ?",
+		    "i", ctx->user_id);
 	if (st && sqlite3_step(st) == SQLITE_ROW) {
 		const char *h = (const char *)sqlite3_column_text(st, 0);
 		snprintf(j->hash, sizeof(j->hash), "%s", h ? h : "");

@@ -287,6 +287,26 @@ static void emit_failed(struct dl *d, const char *why)
 
 /* ---- preparing the text ------------------------------------------------ */
 
+/* What preparing one delivery builds; released with prep_release. */
+struct prep {
+	char *portal_title, *portal_body; /* may show the plugin's detail */
+	char *ext_title, *ext_body;       /* template only */
+	char *ext_link;   /* absolute link for email and webhook */
+	const char *dlink; /* the plugin's same-origin link, or NULL */
+	char hash[65];     /* of the single-use link token, when one was made */
+	int have_token;
+	char *title, *body; /* the result, cleaned */
+	int channel;        /* the result */
+};
+
+static void prep_release(struct prep *p)
+{
+	free(p->portal_title), free(p->portal_body);
+	free(p->ext_title), free(p->ext_body), free(p->ext_link);
+	free(p->title), free(p->body);
+	memset(p, 0, sizeof(*p));
+}
+
 /* base_url + path, malloc'd. */
 static char *absolute(const char *path)
 {
@@ -301,14 +321,45 @@ static char *absolute(const char *path)
 	return out;
 }
 
-struct text {
-	char *title, *body;
-};
-
-static void text_release(struct text *t)
+/* Both variants of the text from the templates and data (borrowed, must
+ * outlive p). 0, or -1 when out of memory. */
+static int prep_render(struct dl *d, json_t *data, struct prep *p)
 {
-	free(t->title), free(t->body);
-	t->title = t->body = NULL;
+	const char *lang = json_string_value(json_object_get(data, "lang"));
+	const char *dtitle = json_string_value(json_object_get(data, "title"));
+	const char *dbody = json_string_value(json_object_get(data, "body"));
+
+	p->dlink = json_string_value(json_object_get(data, "link"));
+	if (!notify_link_ok(p->dlink))
+		p->dlink = NULL;
+	if (p->dlink) {
+		p->ext_link = absolute(p->dlink);
+	} else {
+		char token[TOKEN_STR_LEN];
+		char path[sizeof(LINK_PATH) + TOKEN_STR_LEN];
+		token_new(token);
+		sha256_hex(token, strlen(token), p->hash);
+		p->have_token = 1;
+		snprintf(path, sizeof(path), "%s%s", LINK_PATH, token);
+		p->ext_link = absolute(path);
+	}
+	if (!p->ext_link ||
+	    notify_render(d->kind, lang, cfg->practice_name, p->ext_link,
+			  &p->ext_title, &p->ext_body) ||
+	    notify_render(d->kind, lang, cfg->practice_name,
+			  p->dlink ? p->dlink : "", &p->portal_title,
+			  &p->portal_body))
+		return -1;
+	/* In the portal the plugin's own words may be shown. */
+	if (dtitle) {
+		free(p->portal_title);
+		p->portal_title = strdup(dtitle);
+	}
+	if (dbody) {
+		free(p->portal_body);
+		p->portal_body = strdup(dbody);
+	}
+	return p->portal_title && p->portal_body ? 0 : -1;
 }
 
 /* The amended string field `f` of payload if it differs from `was`, else
@@ -319,60 +370,18 @@ static const char *amended(json_t *payload, const char *f, const char *was)
 	return v && strcmp(v, was) ? v : NULL;
 }
 
-/* Render the portal and external variants, run before_send, and store
- * the result (or the suppression). 1 when d is ready to deliver. */
-static int prepare(struct db *db, struct dl *d)
+/* Run notification.before_send and fill p->title, p->body, p->channel
+ * (cleaned). 0 allowed, 1 denied (reason in why), -1 out of memory. */
+static int prep_rule(struct dl *d, struct prep *p, char *why, size_t whylen)
 {
-	json_t *data = d->data ? json_loads(d->data, 0, NULL) : NULL;
-	const char *lang, *dlink, *dtitle, *dbody, *reason = NULL;
-	char token[TOKEN_STR_LEN], hash[65], *ext_link = NULL;
-	struct text portal = {0}, ext = {0}, *mine;
-	const char *title, *body, *store_link;
-	json_t *payload = NULL;
+	int ch = d->channel, nch, rc;
+	const char *title = ch == NOTIFY_PORTAL ? p->portal_title : p->ext_title;
+	const char *body = ch == NOTIFY_PORTAL ? p->portal_body : p->ext_body;
+	const char *reason = NULL, *nt, *nb;
+	json_t *payload;
 	struct arena a;
 	struct atr_ctx ctx;
-	int ch = d->channel, ok = 0, rc, have_token = 0;
 
-	if (!json_is_object(data)) {
-		json_decref(data);
-		data = json_object();
-	}
-	lang = json_string_value(json_object_get(data, "lang"));
-	dlink = json_string_value(json_object_get(data, "link"));
-	dtitle = json_string_value(json_object_get(data, "title"));
-	dbody = json_string_value(json_object_get(data, "body"));
-	if (!notify_link_ok(dlink))
-		dlink = NULL;
-	if (dlink) {
-		ext_link = absolute(dlink);
-	} else {
-		char path[sizeof(LINK_PATH) + TOKEN_STR_LEN];
-		token_new(token);
-		sha256_hex(token, strlen(token), hash);
-		have_token = 1;
-		snprintf(path, sizeof(path), "%s%s", LINK_PATH, token);
-		ext_link = absolute(path);
-	}
-	if (!ext_link ||
-	    notify_render(d->kind, lang, cfg->practice_name, ext_link,
-			  &ext.title, &ext.body) ||
-	    notify_render(d->kind, lang, cfg->practice_name,
-			  dlink ? dlink : "", &portal.title, &portal.body))
-		goto out;
-	/* In the portal the plugin's own words may be shown. */
-	if (dtitle) {
-		free(portal.title);
-		portal.title = strdup(dtitle);
-	}
-	if (dbody) {
-		free(portal.body);
-		portal.body = strdup(dbody);
-	}
-	if (!portal.title || !portal.body)
-		goto out;
-	mine = ch == NOTIFY_PORTAL ? &portal : &ext;
-	title = mine->title;
-	body = mine->body;
 	payload = json_pack("{s:o,s:I,s:s,s:s,s:s?,s:s,s:s}", "id",
 			    d->outbox_id ? json_integer(d->outbox_id)
 					 : json_null(),
@@ -380,102 +389,129 @@ static int prepare(struct db *db, struct dl *d)
 			    "channel", notify_channel_name(ch), "ref", d->ref,
 			    "title", title, "body", body);
 	if (!payload)
-		goto out;
+		return -1;
 	arena_init(&a);
 	ctx_init(&ctx, NULL, &a, CTX_JOB);
 	rc = events_emit(&ctx, "notification.before_send", payload, &reason);
 	if (rc == ATR_EDENIED) {
-		char why[300];
-		snprintf(why, sizeof(why), "suppressed by a workflow rule: %s",
+		snprintf(why, whylen, "suppressed by a workflow rule: %s",
 			 reason ? reason : "");
 		notify_clean_line(why);
 		arena_release(&a);
-		transition(db, d, "suppressed", why, 0);
-		goto out;
+		json_decref(payload);
+		return 1;
 	}
 	arena_release(&a);
-	{
-		const char *nt = amended(payload, "title", title);
-		const char *nb = amended(payload, "body", body);
-		int nch = notify_channel_parse(json_string_value(
-		    json_object_get(payload, "channel")));
-		if (nch >= 0 && nch != ch && !notify_channel_on(nch)) {
-			log_comp(LOG_WARN, "notify",
-				 "delivery %lld: a workflow rule chose the %s "
-				 "channel, which is switched off; ignored",
-				 d->id, notify_channel_name(nch));
-			nch = ch;
-		}
-		if (nch < 0)
-			nch = ch;
-		/* Text a rule did not touch follows the channel it ends on:
-		 * portal detail never leaves the portal by a channel change. */
-		mine = nch == NOTIFY_PORTAL ? &portal : &ext;
-		title = nt ? nt : mine->title;
-		body = nb ? nb : mine->body;
-		ch = nch;
+	nt = amended(payload, "title", title);
+	nb = amended(payload, "body", body);
+	nch = notify_channel_parse(
+	    json_string_value(json_object_get(payload, "channel")));
+	if (nch >= 0 && nch != ch && !notify_channel_on(nch)) {
+		log_comp(LOG_WARN, "notify",
+			 "delivery %lld: a workflow rule chose the %s channel, "
+			 "which is switched off; ignored",
+			 d->id, notify_channel_name(nch));
+		nch = ch;
 	}
-	{
-		char *t = strdup(title), *b = notify_clean_text(body,
-								NOTIFY_TEXT_MAX);
-		if (!t || !b) {
-			free(t), free(b);
-			goto out;
-		}
-		notify_clean_line(t);
-		notify_truncate(t, NOTIFY_TITLE_MAX);
-		store_link = ch == NOTIFY_PORTAL ? dlink : ext_link;
-		if (db_begin(db) != ATR_OK) {
-			free(t), free(b);
-			goto out;
-		}
-		if (ch != d->channel) {
-			sqlite3_stmt *st = db_stmt(
-			    db,
-			    "SELECT 1 FROM notify_deliveries WHERE outbox_id "
-			    "= ? AND channel = ?",
-			    "is", d->outbox_id, notify_channel_name(ch));
-			int taken = !st || sqlite3_step(st) == SQLITE_ROW;
-			if (st)
-				sqlite3_reset(st);
-			if (taken || !d->outbox_id) {
-				db_rollback(db);
-				free(t), free(b);
-				transition(db, d, "suppressed",
-					   "a workflow rule moved it to a "
-					   "channel that already has it",
-					   0);
-				goto out;
-			}
-		}
-		rc = db_done(db_stmt(
-		    db,
-		    "UPDATE notify_deliveries SET prepared = 1, channel = ?, "
-		    "title = ?, body = ?, link = ?, link_token_hash = ? WHERE "
-		    "id = ? AND status = ? AND prepared = 0",
-		    "sssssis", notify_channel_name(ch), t, b, store_link,
-		    have_token && ch != NOTIFY_PORTAL ? hash : NULL, d->id,
-		    d->status));
-		if (rc != ATR_OK || sqlite3_changes(db_handle(db)) != 1 ||
-		    db_commit(db) != ATR_OK) {
-			db_rollback(db);
-			free(t), free(b);
-			goto out;
-		}
-		d->channel = ch;
-		d->prepared = 1;
-		free(d->title), free(d->body), free(d->link);
-		d->title = t;
-		d->body = b;
-		d->link = store_link ? strdup(store_link) : NULL;
-		ok = 1;
-	}
-out:
+	p->channel = nch < 0 ? ch : nch;
+	/* Text a rule did not touch follows the channel it ends on: portal
+	 * detail never leaves the portal by a channel change. */
+	p->title = strdup(nt ? nt : p->channel == NOTIFY_PORTAL
+					? p->portal_title
+					: p->ext_title);
+	p->body = notify_clean_text(nb ? nb : p->channel == NOTIFY_PORTAL
+						  ? p->portal_body
+						  : p->ext_body,
+				    NOTIFY_TEXT_MAX);
 	json_decref(payload);
+	if (!p->title || !p->body)
+		return -1;
+	notify_clean_line(p->title);
+	notify_truncate(p->title, NOTIFY_TITLE_MAX);
+	return 0;
+}
+
+/* Does the outbox row of d already have a delivery on channel ch? (A
+ * direct message has no siblings: say yes, it cannot move.) */
+static int channel_taken(struct db *db, struct dl *d, int ch)
+{
+	sqlite3_stmt *st;
+	int taken;
+
+	if (!d->outbox_id)
+		return 1;
+	st = db_stmt(db,
+		     "SELECT 1 FROM notify_deliveries WHERE outbox_id = ? AND "
+		     "channel = ?",
+		     "is", d->outbox_id, notify_channel_name(ch));
+	taken = !st || sqlite3_step(st) == SQLITE_ROW;
+	if (st)
+		sqlite3_reset(st);
+	return taken;
+}
+
+/* Store the prepared text. 1 stored, 0 not (moved to a channel that has
+ * it: suppressed; or a database error: tried again next tick). */
+static int prep_store(struct db *db, struct dl *d, struct prep *p)
+{
+	int ext = p->channel != NOTIFY_PORTAL;
+	const char *link = ext ? p->ext_link : p->dlink;
+	int rc;
+
+	if (db_begin(db) != ATR_OK)
+		return 0;
+	if (p->channel != d->channel && channel_taken(db, d, p->channel)) {
+		db_rollback(db);
+		transition(db, d, "suppressed",
+			   "a workflow rule moved it to a channel that "
+			   "already has it",
+			   0);
+		return 0;
+	}
+	rc = db_done(db_stmt(
+	    db,
+	    "UPDATE notify_deliveries SET prepared = 1, channel = ?, title = "
+	    "?, body = ?, link = ?, link_token_hash = ? WHERE id = ? AND "
+	    "status = ? AND prepared = 0",
+	    "sssssis", notify_channel_name(p->channel), p->title, p->body,
+	    link, ext && p->have_token ? p->hash : NULL, d->id, d->status));
+	if (rc != ATR_OK || sqlite3_changes(db_handle(db)) != 1 ||
+	    db_commit(db) != ATR_OK) {
+		db_rollback(db);
+		return 0;
+	}
+	d->channel = p->channel;
+	d->prepared = 1;
+	free(d->title), free(d->body), free(d->link);
+	d->title = p->title;
+	d->body = p->body;
+	p->title = p->body = NULL;
+	d->link = link ? strdup(link) : NULL;
+	return 1;
+}
+
+/* Render, run before_send, store. 1 when d is ready to deliver. */
+static int prepare(struct db *db, struct dl *d)
+{
+	json_t *data = d->data ? json_loads(d->data, 0, NULL) : NULL;
+	struct prep p = {0};
+	char why[300];
+	int ok = 0, rc;
+
+	if (!json_is_object(data)) {
+		json_decref(data);
+		data = json_object();
+	}
+	if (!data || prep_render(d, data, &p))
+		goto out;
+	rc = prep_rule(d, &p, why, sizeof(why));
+	if (rc == 1)
+		transition(db, d, "suppressed", why, 0);
+	else if (rc == 0)
+		ok = prep_store(db, d, &p);
+out:
+	prep_release(&p);
 	json_decref(data);
-	free(ext_link);
-	text_release(&portal);
-	text_release(&ext);
 	return ok;
 }
 
@@ -575,7 +611,9 @@ static void process(struct db *db, long long id)
 
 	if (dl_load(db, id, &d) != ATR_OK)
 		goto out;
-	if (d.outbox_id && d.ostatus && !strcmp(d.ostatus, "cancelled")) {
+	/* The outbox row stays queued while any delivery is open; anything
+	 * else (cancelled, or closed by hand) stops this one. */
+	if (d.outbox_id && (!d.ostatus || strcmp(d.ostatus, "queued"))) {
 		transition(db, &d, "cancelled",
 			   !strcmp(d.status, "sending")
 			       ? "cancelled after an interrupted attempt"

@@ -100,7 +100,9 @@ const struct atr_migration core_migrations[] = {
      "CREATE INDEX outbox_user ON outbox(user_id, created_at);"},
     {2,
      /* Failed attempts per key ("user:<lowercased name>", also for names
-      * with no account; "reauth:<id>"; "activate:<client>", ...). */
+      * with no account; "reauth:<id>"; "activate:<client>", ...).
+      * throttled_until here and in login_devices is epoch milliseconds;
+      * last_failure_at and the other times are epoch seconds. */
      "CREATE TABLE login_throttle ("
      " key TEXT PRIMARY KEY,"
      " failures INTEGER NOT NULL DEFAULT 0,"

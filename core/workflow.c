@@ -511,7 +511,8 @@ static void carry_schedules(struct wf_gen *gen, const struct wf_gen *old)
 		const struct wf_reg *r = &gen->regs[gen->jobs[j].reg];
 
 		for (k = 0, i = 0; i < j; i++)
-			k += same_job(gen, &gen->regs[gen->jobs[i].reg], gen, r);
+			k += same_job(gen, &gen->regs[gen->jobs[i].reg], gen,
+				      r);
 		for (seen = 0, i = 0; i < old->njobs; i++) {
 			const struct wf_job *oj = &old->jobs[i];
 
@@ -649,7 +650,8 @@ json_t *wf_status(void)
 		return NULL;
 	}
 	if (gen) {
-		json_object_set_new(o, "generation", json_integer((json_int_t)gen->id));
+		json_object_set_new(o, "generation",
+				    json_integer((json_int_t)gen->id));
 		json_object_set_new(o, "dir", json_string(gen->dir));
 		json_object_set_new(o, "loaded_at", iso_time(gen->loaded_at));
 		json_object_set_new(o, "files", status_files(gen));

@@ -1,8 +1,9 @@
 /*
  * workflow.h - the sandboxed Lua 5.4 workflow engine.
  *
- * A practice's rules live in the .lua files of DIR. Their top level registers handlers
- * on named events (atrium.on) and timed jobs (atrium.every, atrium.daily).
+ * A practice's rules live in the .lua files of a directory. Their top level
+ * registers handlers on named events (atrium.on) and timed jobs
+ * (atrium.every, atrium.daily).
  * The scripts of one directory, loaded and validated together, form a
  * *generation*: refcounted and immutable once built. The engine keeps one
  * current generation; a reload builds a new one and swaps it in, and the old
@@ -77,15 +78,16 @@ struct wf_host {
 
 struct wf_gen;
 
-/* Build a generation from the .lua files of dir (sorted bytewise by name; names starting
- * with '.' are skipped). Each file is loaded as text only and its top level
- * run once, with the budget, in a scratch sandbox to collect registrations.
- * Rejected: syntax errors, top-level runtime errors, registration of an
- * unknown event, bad intervals. On error returns NULL and writes every
- * error, one per line "file.lua:LINE: message", to err. A missing or empty
- * directory is a valid empty generation. events is the {NULL}-terminated
- * list of known events; lim and host may be NULL. Returns a new reference.
- * Any thread; does not touch the current generation. */
+/* Build a generation from the .lua files of dir (sorted bytewise by name;
+ * names starting with '.' are skipped). Each file is loaded as text only
+ * and its top level run once, with the budget, in a scratch sandbox to
+ * collect registrations. Rejected: syntax errors, top-level runtime
+ * errors, registration of an unknown event, bad intervals. On error
+ * returns NULL and writes every error, one per line
+ * "file.lua:LINE: message", to err. A missing or empty directory is a valid
+ * empty generation. events is the {NULL}-terminated list of known events;
+ * lim (zero fields = defaults) and host may be NULL. Returns a new
+ * reference. Any thread; does not touch the current generation. */
 struct wf_gen *wf_gen_load(const char *dir, const struct wf_event_info *events,
 			   const struct wf_limits *lim,
 			   const struct wf_host *host, char *err,
@@ -123,9 +125,10 @@ struct wf_result {
 
 /* Run every handler registered for event, in order (file name, then
  * registration order), in the calling thread's Lua state for the current
- * generation. payload is a JSON object, borrowed: handlers may change the
+ * generation. payload is a JSON object, borrowed; each handler gets a
+ * fresh Lua copy of it (plus ev.event = the name) and may change the
  * fields the event declares amendable, which are written back into it
- * (type-checked). On a before_ event a handler denies by returning false
+ * (type-checked; other changes are ignored and logged once). On a before_ event a handler denies by returning false
  * or a reason string, or by calling atrium.deny(reason); the first deny
  * stops the chain. A handler that fails closes a before_ event
  * (WF_REASON_UNAVAILABLE) when the event is clinical or the generation's
@@ -153,7 +156,8 @@ int wf_check_dir(const char *dir, const struct wf_event_info *events,
 		 char *err, size_t errlen);
 
 /* Drop the current generation and the calling thread's state. Other
- * threads' states are freed when those threads exit. */
+ * threads' states (and the generation each holds) are freed when those
+ * threads exit or next dispatch. */
 void wf_shutdown(void);
 
 #endif

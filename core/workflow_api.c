@@ -292,7 +292,7 @@ static int api_notify(lua_State *L)
 				snprintf(err, sizeof(err),
 					 "must be a table with string keys");
 			json_decref(data);
-			return luaL_error(L, "atrium.notify: data %s", err);
+			return luaL_error(L, "atrium.notify: data: %s", err);
 		}
 	}
 	st->nested_host++;
@@ -330,7 +330,7 @@ static int api_lookup(lua_State *L)
 	if (!lua_isnil(L, 2)) {
 		args = wf_json_from_lua(L, 2, NULL, err, sizeof(err));
 		if (!args)
-			return luaL_error(L, "atrium.lookup: args %s", err);
+			return luaL_error(L, "atrium.lookup: args: %s", err);
 	}
 	if (!h->lookup) {
 		json_decref(args);

@@ -100,6 +100,7 @@ static int match_class(int c, int cl)
 	case 'u': r = isupper(c); break;
 	case 'w': r = isalnum(c); break;
 	case 'x': r = isxdigit(c); break;
+	case 'z': r = c == 0; break; /* deprecated, still in 5.4 */
 	default: return cl == c;
 	}
 	if (isupper(cl))
@@ -123,7 +124,8 @@ static int match_bracket(int c, const char *p, const char *ec)
 			if (match_class(c, (unsigned char)*p))
 				return sig;
 		} else if (p + 2 < ec && p[1] == '-') {
-			if ((unsigned char)p[0] <= c && c <= (unsigned char)p[2])
+			if ((unsigned char)p[0] <= c &&
+			    c <= (unsigned char)p[2])
 				return sig;
 			p += 2;
 		} else if ((unsigned char)*p == c) {
@@ -249,8 +251,7 @@ static const char *match_backref(struct matcher *m, const char *s, int d)
 	size_t len;
 
 	if (l < 0 || l >= m->level || m->cap[l].len == CAP_UNFINISHED)
-		luaL_error(m->L, "invalid capture index %%%d in pattern",
-			   l + 1);
+		luaL_error(m->L, "invalid capture index %%%d", l + 1);
 	len = (size_t)m->cap[l].len;
 	if ((size_t)(m->src_end - s) >= len &&
 	    memcmp(m->cap[l].init, s, len) == 0)
@@ -439,7 +440,8 @@ static int find_aux(lua_State *L, int find)
 		s1 = memmem(s + init, ls - init, p, lp);
 		if (s1) {
 			lua_pushinteger(L, (s1 - s) + 1);
-			lua_pushinteger(L, (lua_Integer)((size_t)(s1 - s) + lp));
+			lua_pushinteger(L,
+					(lua_Integer)((size_t)(s1 - s) + lp));
 			return 2;
 		}
 		luaL_pushfail(L);

@@ -256,7 +256,8 @@ static int foreign_change(lua_State *L, struct hcall *c, char *name,
 		k = lua_tolstring(L, -2, &kl);
 		if (!(kl == 5 && memcmp(k, "event", 5) == 0) &&
 		    !is_amendable(c->ev, k, kl) &&
-		    !wf_json_equal(L, -1, json_object_getn(c->payload, k, kl))) {
+		    !wf_json_equal(L, -1,
+				   json_object_getn(c->payload, k, kl))) {
 			wf_clean_text(name, len, k, kl);
 			lua_pop(L, 2);
 			return 1;
@@ -308,7 +309,7 @@ static void amend(lua_State *L, struct wf_state *st, struct hcall *c)
 		v = wf_json_from_lua(L, -1, orig, err, sizeof(err));
 		lua_pop(L, 1);
 		if (!v)
-			luaL_error(L, "%s: field '%s' %s", c->ev->name, f, err);
+			luaL_error(L, "field '%s': %s", f, err);
 		if (!c->pending)
 			c->pending = json_object();
 		if (!c->pending) {

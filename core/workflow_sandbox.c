@@ -76,6 +76,20 @@ static const char *stop_text(const struct wf_state *st)
 					    : "instruction budget exceeded";
 }
 
+/* Count n more steps of the call in progress; non-zero once its
+ * instruction budget or its deadline is spent. */
+static int budget_spend(struct wf_state *st, unsigned long n)
+{
+	if (st->stop == WF_STOP_NONE) {
+		st->used += n;
+		if (st->used >= st->limit)
+			st->stop = WF_STOP_INSTRUCTIONS;
+		else if (deadline_passed(st))
+			st->stop = WF_STOP_DEADLINE;
+	}
+	return st->stop != WF_STOP_NONE;
+}
+
 /* The count hook, on every thread of the state (coroutines inherit it from
  * the thread that creates them). Once the budget or deadline is spent it
  * raises, and re-arms itself with a period of one instruction, so a script
@@ -88,18 +102,10 @@ static void sb_hook(lua_State *L, lua_Debug *ar)
 
 	if (st->phase == WF_IDLE)
 		return;
-	if (st->stop == WF_STOP_NONE) {
-		st->used += (unsigned long)count;
-		if (st->used >= st->limit)
-			st->stop = WF_STOP_INSTRUCTIONS;
-		else if (deadline_passed(st))
-			st->stop = WF_STOP_DEADLINE;
-		else {
-			if (count != st->gran)
-				lua_sethook(L, sb_hook, LUA_MASKCOUNT,
-					    st->gran);
-			return;
-		}
+	if (!budget_spend(st, (unsigned long)count)) {
+		if (count != st->gran)
+			lua_sethook(L, sb_hook, LUA_MASKCOUNT, st->gran);
+		return;
 	}
 	if (count != 1)
 		lua_sethook(L, sb_hook, LUA_MASKCOUNT, 1);
@@ -115,17 +121,8 @@ void wf_budget_charge(lua_State *L, unsigned long steps)
 {
 	struct wf_state *st = wf_state_of(L);
 
-	if (st->phase == WF_IDLE)
+	if (st->phase == WF_IDLE || !budget_spend(st, steps))
 		return;
-	if (st->stop == WF_STOP_NONE) {
-		st->used += steps;
-		if (st->used >= st->limit)
-			st->stop = WF_STOP_INSTRUCTIONS;
-		else if (deadline_passed(st))
-			st->stop = WF_STOP_DEADLINE;
-		else
-			return;
-	}
 	lua_sethook(L, sb_hook, LUA_MASKCOUNT, 1);
 	luaL_error(L, "%s", stop_text(st));
 }
@@ -183,7 +180,8 @@ static int sb_setmetatable(lua_State *L)
 	int t = lua_type(L, 2);
 
 	luaL_checktype(L, 1, LUA_TTABLE);
-	luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
+	luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2,
+			 "nil or table");
 	if (is_protected(L, 1))
 		return luaL_error(L, "cannot change a protected metatable");
 	if (t == LUA_TTABLE) {
@@ -212,13 +210,119 @@ static int sb_rawset(lua_State *L)
 	return 1;
 }
 
+/* The message handler given to xpcall, around the script's own. An error
+ * raised by the budget hook reaches the message handler while Lua still
+ * has hooks switched off for that thread (they come back when the error is
+ * caught), so a script's handler would run unbudgeted: once the budget is
+ * spent, the error passes through untouched instead. */
+static int sb_xpcall_msgh(lua_State *L)
+{
+	if (wf_state_of(L)->stop != WF_STOP_NONE)
+		return 1;
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, lua_gettop(L) - 1, 1);
+	return 1;
+}
+
+static int sb_xpcall_done(lua_State *L, int status, lua_KContext nargs)
+{
+	(void)status;
+	return lua_gettop(L) - (int)nargs;
+}
+
+/* xpcall(f, msgh, ...) through the stock xpcall (upvalue 1). */
+static int sb_xpcall(lua_State *L)
+{
+	int n = lua_gettop(L), i;
+
+	luaL_checktype(L, 2, LUA_TFUNCTION);
+	luaL_checkstack(L, n + 3, "too many arguments");
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_pushvalue(L, 1);
+	lua_pushvalue(L, 2);
+	lua_pushcclosure(L, sb_xpcall_msgh, 1);
+	for (i = 3; i <= n; i++)
+		lua_pushvalue(L, i);
+	lua_callk(L, n, LUA_MULTRET, n, sb_xpcall_done);
+	return sb_xpcall_done(L, LUA_OK, n);
+}
+
+/* Around coroutine.create, wrap and resume (upvalue 1): once the budget
+ * is spent they raise at once, so a loop that keeps starting coroutines
+ * (each counting on its own) cannot stretch the end of the call. */
+static int sb_budget_guard(lua_State *L)
+{
+	struct wf_state *st = wf_state_of(L);
+
+	if (st->stop != WF_STOP_NONE)
+		return luaL_error(L, "%s", stop_text(st));
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+	return lua_gettop(L);
+}
+
+static void guard_field(lua_State *L, int idx, const char *name)
+{
+	lua_getfield(L, idx, name);
+	lua_pushcclosure(L, sb_budget_guard, 1);
+	lua_setfield(L, idx, name);
+}
+
+/* The body of every script coroutine: the script's function (upvalue 1)
+ * under a yieldable pcall, its error raised again from here. A budget
+ * error thrown by the hook leaves hooks switched off on its thread until a
+ * pcall there catches it; without this catch a coroutine killed by the
+ * budget would stay hook-less, and closing it (coroutine.close, or wrap on
+ * error) would run its __close handlers with no budget at all. */
+static int sb_co_done(lua_State *L, int status, lua_KContext ctx)
+{
+	(void)ctx;
+	if (status != LUA_OK && status != LUA_YIELD)
+		return lua_error(L);
+	return lua_gettop(L);
+}
+
+static int sb_co_body(lua_State *L)
+{
+	int n = lua_gettop(L);
+
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	return sb_co_done(L, lua_pcallk(L, n, LUA_MULTRET, 0, 0, sb_co_done),
+			  0);
+}
+
+/* coroutine.create / coroutine.wrap (upvalue 1) with the body above. */
+static int sb_co_make(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TFUNCTION);
+	lua_settop(L, 1);
+	lua_pushcclosure(L, sb_co_body, 1);
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, 1, 1);
+	return 1;
+}
+
+static void trampoline_field(lua_State *L, int idx, const char *name)
+{
+	lua_getfield(L, idx, name);
+	lua_pushcclosure(L, sb_co_make, 1);
+	lua_setfield(L, idx, name);
+}
+
 /* ---- the frozen globals ------------------------------------------- */
 
+/* Taken as they are from the base library; setmetatable, rawset and xpcall
+ * are wrapped below; load, dofile, loadfile, require, collectgarbage,
+ * print and warn are left out. */
 static const char *const safe_base[] = {
-	"assert", "error",    "ipairs",   "next",  "pairs",
-	"pcall",  "rawequal", "rawget",   "rawlen", "select",
-	"tonumber", "tostring", "type",   "xpcall", "getmetatable",
-	"_VERSION", NULL,
+    "assert",   "error",  "getmetatable", "ipairs",   "next",
+    "pairs",    "pcall",  "rawequal",     "rawget",   "rawlen",
+    "select",   "tonumber", "tostring",   "type",     "_VERSION",
+    NULL,
 };
 
 static const char *const safe_os[] = {"time", "clock", "date", "difftime",
@@ -257,6 +361,9 @@ static int sb_setup(lua_State *L)
 	lua_setfield(L, base, "setmetatable");
 	lua_pushcfunction(L, sb_rawset);
 	lua_setfield(L, base, "rawset");
+	lua_getfield(L, G, "xpcall");
+	lua_pushcclosure(L, sb_xpcall, 1);
+	lua_setfield(L, base, "xpcall");
 
 	/* string: no dump; budgeted patterns; hidden metatable */
 	open_lib(L, "string", luaopen_string);
@@ -281,10 +388,17 @@ static int sb_setup(lua_State *L)
 	open_lib(L, "utf8", luaopen_utf8);
 	make_proxy(L);
 	lua_setfield(L, base, "utf8");
-	/* coroutines: new threads inherit the creator's hook (lua_newthread
-	 * copies hook, mask and count), and the hook is set on the main
-	 * thread for the state's life, so every coroutine is budgeted. */
+	/* coroutines: a new thread inherits its creator's hook (lua_newthread
+	 * copies hook, mask and count) and the main thread keeps the hook
+	 * for the state's life, so every coroutine is budgeted; create and
+	 * wrap run the body under a pcall (sb_co_body) and, like resume,
+	 * refuse once the budget is spent. */
 	open_lib(L, "coroutine", luaopen_coroutine);
+	trampoline_field(L, lua_gettop(L), "create");
+	trampoline_field(L, lua_gettop(L), "wrap");
+	guard_field(L, lua_gettop(L), "create");
+	guard_field(L, lua_gettop(L), "wrap");
+	guard_field(L, lua_gettop(L), "resume");
 	make_proxy(L);
 	lua_setfield(L, base, "coroutine");
 
@@ -513,19 +627,20 @@ int wf_state_call(struct wf_state *st, enum wf_phase phase, int file,
 	budget_begin(st, phase, file);
 	rc = lua_pcall(L, 1, 0, top + 1);
 	st->phase = WF_IDLE;
-	if (rc == LUA_OK && !st->denied) {
+	if (rc == LUA_OK && !st->denied && st->stop == WF_STOP_NONE) {
 		lua_settop(L, top);
 		return 0;
 	}
+	/* A spent budget fails the call even when the script caught every
+	 * error (say, the budget ran out inside a coroutine). */
+	if (rc == LUA_OK)
+		lua_pushnil(L);
 	describe_failure(st, rc, dflt_where, e);
 	lua_settop(L, top);
-	if (e->kind == WF_FAIL_MEMORY) {
-		/* Reclaim what the failed call left; a state still nearly
-		 * full (script globals growing) is rebuilt by its owner. */
-		lua_gc(L, LUA_GCCOLLECT);
-		if (st->mem_used > st->mem_limit / 4 * 3)
-			st->poisoned = 1;
-	}
+	/* After running out of memory the state may stay too full to work
+	 * (script globals that grow): its owner rebuilds it. */
+	if (e->kind == WF_FAIL_MEMORY)
+		st->poisoned = 1;
 	return -1;
 }
 

@@ -374,7 +374,8 @@ int sched_h_slots(struct atr_ctx *ctx)
 		}
 	}
 	json_decref(providers);
-	qsort(v, n, sizeof(*v), cmp_slot);
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_slot);
 	out = json_array();
 	for (i = 0; i < n && i < limit; i++)
 		json_array_append_new(

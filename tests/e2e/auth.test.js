@@ -204,3 +204,47 @@ test('a patient turns on two-step verification and later signs in with a recover
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });
+
+test('sessions list: sign out another session; a password change ends the others', async () => {
+  const a = await h.newPage(browser);
+  const b = await h.newPage(browser);
+  await h.signIn(a, server, 'patient.demo');
+  await h.signIn(b, server, 'patient.demo');
+
+  await a.goto(server.base + '/#/account');
+  await h.settled(a);
+  const rows = a.locator('section', { has: a.locator('h2', { hasText: 'Where you are signed in' }) }).locator('tbody tr');
+  assert.equal(await rows.count(), 2);
+  await rows.locator('button', { hasText: 'Sign out' }).click();
+  await a.getByText('That session was signed out.').waitFor();
+  assert.equal(await rows.count(), 1);
+
+  await b.goto(server.base + '/#/notifications');
+  await b.waitForFunction(() => location.hash.startsWith('#/login?reason=ended'));
+  await b.getByText('Your session has ended').waitFor();
+
+  // Password change: the other session ends, this one keeps working with
+  // the CSRF token the server rotated.
+  await h.signIn(b, server, 'patient.demo');
+  const oldPassword = server.accounts['patient.demo'];
+  const newPassword = 'Violet-Harbor-Compass-77';
+  const change = async (from, to) => {
+    await a.fill('input[name="current-password"]', from);
+    await a.fill('#password-h ~ div input[name="new-password"]', to);
+    await a.fill('#password-h ~ div input[name="repeat-password"]', to);
+    await a.locator('#password-h ~ div button[type="submit"]').click();
+    await a.getByText('Your password was changed').waitFor();
+  };
+  await change(oldPassword, newPassword);
+  await b.goto(server.base + '/#/account');
+  await b.waitForFunction(() => location.hash.startsWith('#/login'));
+  await a.goto(server.base + '/#/notifications');
+  await h.settled(a);
+  await a.goto(server.base + '/#/account');
+  await h.settled(a);
+  await change(newPassword, oldPassword); // an unsafe request with the new token
+  assert.deepEqual(a.errors, []);
+  assert.deepEqual(b.errors, []);
+  await a.context().close();
+  await b.context().close();
+});

@@ -1,5 +1,6 @@
-// tests/e2e/idle.test.js — the idle timeout as a patient meets it, with the
-// shortest timeout the core accepts (10 s): the "Are you still there?"
+// tests/e2e/idle.test.js — the idle timeout as a patient meets it, with a
+// 15 s timeout (the core accepts 10 s and up; 15 leaves a busy machine time
+// to audit the open dialog): the "Are you still there?"
 // alert dialog appears before the deadline with focus on "Stay signed in",
 // passes axe, and keeps the session when pressed; left alone, the session
 // ends and the login page says why.
@@ -10,11 +11,13 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const h = require('./helpers');
 
+const IDLE = 15;
+
 let server;
 let browser;
 before(async () => {
   [server, browser] = await Promise.all([
-    h.startServer({ auth: { idle_timeout_patient: 10 } }),
+    h.startServer({ auth: { idle_timeout_patient: IDLE } }),
     h.launchBrowser(),
   ]);
 });
@@ -29,11 +32,12 @@ test('idle notice, stay signed in, then sign-out after inactivity', async () => 
   await page.goto(server.base + '/#/account');
   await h.settled(page);
   const started = Date.now();
+  assert.deepEqual(await h.axe(page), [], 'axe before the notice'); // also loads axe-core early
 
   const dialog = page.locator('dialog[role="alertdialog"]');
-  await dialog.waitFor({ state: 'visible', timeout: 9000 });
+  await dialog.waitFor({ state: 'visible', timeout: IDLE * 1000 });
   const shownAfter = (Date.now() - started) / 1000;
-  assert.ok(shownAfter < 9, 'notice shown before the 10 s deadline (' + shownAfter + ' s)');
+  assert.ok(shownAfter < IDLE - 2, 'notice shown well before the deadline (' + shownAfter + ' s)');
   assert.match(await dialog.innerText(), /signed out in \d+ seconds?/);
   assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Stay signed in');
   const violations = await h.axe(page);
@@ -47,8 +51,8 @@ test('idle notice, stay signed in, then sign-out after inactivity', async () => 
   assert.equal(me.ok, true, 'session is still alive after "Stay signed in"');
 
   // Now leave it alone: the notice comes back, then the session ends.
-  await dialog.waitFor({ state: 'visible', timeout: 9000 });
-  await page.waitForFunction(() => location.hash.startsWith('#/login'), null, { timeout: 15000 });
+  await dialog.waitFor({ state: 'visible', timeout: IDLE * 1000 });
+  await page.waitForFunction(() => location.hash.startsWith('#/login'), null, { timeout: IDLE * 1000 });
   const alert = page.locator('.message-slot [role="status"]');
   await alert.filter({ hasText: 'You were signed out after a period of inactivity' }).waitFor({ timeout: 3000 });
   assert.equal(await page.isVisible('dialog[role="alertdialog"]'), false);

@@ -48,6 +48,7 @@ atrium.on('notification.before_send', function(ev)
   if ev.ref == 'inject' and ev.channel == 'email' then
     ev.title = 'Hello\\r\\nBcc: evil@attacker.example'
   end
+  if ev.ref == 'move' and ev.channel == 'webhook' then ev.channel = 'email' end
 end)
 atrium.on('notification.failed', function(ev)
   atrium.notify{user_id = ev.user_id, kind = 'generic', ref = 'failed:' .. tostring(ev.id)}
@@ -247,6 +248,19 @@ test('after max_attempts a delivery fails with the reason and notification.faile
   const staff = await loginAs(d, 'staff.demo');
   const r = await staff.get('/api/admin/notifications?status=failed');
   assert.ok(r.json.deliveries.some((x) => x.outbox_id === a.id && x.last_error === 'webhook answered 503'));
+});
+
+test('a workflow rule can move a delivery to another channel, without the portal detail', async () => {
+  const uid = S.addPatient(d, 'Mo Ved', 'moved@example.test');
+  S.sqlJson(d.dbPath, `INSERT INTO notify_preferences (user_id, kind, channels, updated_at) VALUES (${uid}, 'statement', 'portal,webhook', 0)`);
+  const a = S.queue(d, uid, 'statement', 'move', PHI);
+  const rows = await waitSettled(a.id, 2);
+  assert.deepEqual(rows.map((r) => [r.channel, r.status]), [['email', 'sent'], ['portal', 'sent']]);
+  assert.equal(hook.requests.filter((r) => r.json && r.json.user_id === uid).length, 0);
+  const m = mailsTo('moved@example.test');
+  assert.equal(m.length, 1);
+  assert.equal(m[0].subject, 'New statement from Good Clinic');
+  for (const w of PHI_WORDS) assert.ok(!m[0].raw.includes(w), `email carries "${w}"`);
 });
 
 test('a workflow rule can suppress a notification; CR/LF put in by a rule or data never reach a header', async () => {

@@ -501,3 +501,8 @@ test('metrics: self-booked share, fill rate and offers over a date range', async
   assert.equal(dflt.status, 200);
   assert.equal(dflt.json.to, localDate());
 });
+
+test('the daemon logged no errors and left no transaction open', () => {
+  const bad = d.stderr.split('\n').filter((l) => /level=error|left open|wrote no response/.test(l));
+  assert.deepEqual(bad, []);
+});

@@ -91,7 +91,7 @@ export async function render(root, app) {
       confirm.hidden = true;
       focusHeading(results.querySelector('h2'));
     });
-    confirm.replaceChildren(h,
+    confirm.replaceChildren(...[h,
       app.el('dl', { class: 'facts' },
         app.el('dt', null, 'Visit'), app.el('dd', null, t ? t.name : ''),
         app.el('dt', null, 'With'), app.el('dd', null, p ? p.display_name : ''),
@@ -100,7 +100,7 @@ export async function render(root, app) {
       moving ? app.el('p', null, 'Your current visit (' + describe(app, moving) + ') will be released.') : null,
       t && t.needs_approval && !moving
         ? app.el('p', null, 'This is a request: the practice confirms it and lets you know.') : null,
-      app.el('div', { class: 'actions' }, ok, back));
+      app.el('div', { class: 'actions' }, ok, back)].filter(Boolean));
     confirm.hidden = false;
     focusHeading(h);
   }
@@ -185,8 +185,8 @@ export async function render(root, app) {
     }
   }
 
+  if (moving) root.append(app.el('p', { class: 'lead' }, 'Choose a new time for: ' + describe(app, moving) + '.'));
   root.append(
-    moving ? app.el('p', { class: 'lead' }, 'Choose a new time for: ' + describe(app, moving) + '.') : null,
     app.el('section', { class: 'card', 'aria-labelledby': 'find-h' },
       app.el('h2', { id: 'find-h' }, moving ? 'Find a new time' : 'Find a time'), form),
     box.node, results, confirm, done,

@@ -142,21 +142,28 @@ export async function render(root, app) {
       ? (mine ? [{ value: mine.id, label: mine.display_name }] : [])
       : [{ value: '', label: 'Whole practice' }, ...refs.providers.map((p) => ({ value: p.id, label: p.display_name }))],
     mine ? mine.id : '');
-  const blockFrom = input(app, 'From', 'block-from', { type: 'datetime-local', required: true }, 'In your computer\'s time zone.');
-  const blockTo = input(app, 'Until', 'block-to', { type: 'datetime-local', required: true });
+  const times = [];
+  for (let m = 0; m <= 1440; m += 15) {
+    const hhmm = String(Math.floor(m / 60)).padStart(2, '0') + ':' + String(m % 60).padStart(2, '0');
+    times.push({ value: hhmm, label: hhmm });
+  }
+  const blockDay = input(app, 'Day', 'block-day', { type: 'date', value: today, required: true }, 'Times are in your computer\'s time zone.');
+  const blockFrom = select(app, 'From', 'block-from', times.slice(0, -1), '12:00');
+  const blockTo = select(app, 'Until', 'block-to', times.slice(1), '13:00');
   const blockReason = input(app, 'Reason', 'block-reason', { type: 'text', maxlength: 200 });
   const blockGo = app.el('button', { type: 'submit', class: 'button' }, 'Block time');
   const blockForm = app.el('form', { class: 'form', novalidate: true, 'aria-labelledby': 'block-h' },
-    blockProv.wrap, blockFrom.wrap, blockTo.wrap, blockReason.wrap, app.el('div', { class: 'actions' }, blockGo));
+    blockProv.wrap, blockDay.wrap, blockFrom.wrap, blockTo.wrap, blockReason.wrap, app.el('div', { class: 'actions' }, blockGo));
   blockForm.addEventListener('submit', (ev) => {
     ev.preventDefault();
     busy(blockGo, async () => {
       blockBox.hide();
-      const f = new Date(blockFrom.input.value);
-      const t = new Date(blockTo.input.value);
-      if (Number.isNaN(f.getTime()) || Number.isNaN(t.getTime()) || t <= f) {
-        blockBox.show('Enter a start and an end after it.', 'error');
-        blockFrom.input.focus();
+      const day = blockDay.input.value;
+      const f = new Date(day + 'T' + blockFrom.input.value);
+      const t = blockTo.input.value === '24:00' ? new Date(addDays(day, 1) + 'T00:00') : new Date(day + 'T' + blockTo.input.value);
+      if (!day || Number.isNaN(f.getTime()) || Number.isNaN(t.getTime()) || t <= f) {
+        blockBox.show('Choose a day, and an end after the start.', 'error');
+        (day ? blockTo.input : blockDay.input).focus();
         return;
       }
       const body = { start: f.toISOString().replace(/\.\d{3}Z$/, 'Z'), end: t.toISOString().replace(/\.\d{3}Z$/, 'Z') };

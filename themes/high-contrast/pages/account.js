@@ -24,6 +24,17 @@ export async function render(root, app) {
   await sessions.ready;
 }
 
+// "Firefox on Windows" from a User-Agent string; null when unsure.
+function browserName(ua) {
+  if (typeof ua !== 'string' || !ua) return null;
+  const browser = /Edg\//.test(ua) ? 'Edge' : /OPR\//.test(ua) ? 'Opera' : /Firefox\//.test(ua) ? 'Firefox'
+    : /Chrom(e|ium)\//.test(ua) ? 'Chrome' : /Safari\//.test(ua) ? 'Safari' : null;
+  const os = /Android/.test(ua) ? 'Android' : /iPhone|iPad|iPod/.test(ua) ? 'iOS' : /Windows/.test(ua) ? 'Windows'
+    : /Mac OS X|Macintosh/.test(ua) ? 'macOS' : /CrOS/.test(ua) ? 'ChromeOS' : /Linux/.test(ua) ? 'Linux' : null;
+  if (browser && os) return browser + ' on ' + os;
+  return browser || os;
+}
+
 function section(id, title, ...content) {
   return el('section', { class: 'card', 'aria-labelledby': id + '-h' },
     el('h2', { id: id + '-h' }, title), ...content);
@@ -152,7 +163,11 @@ function sessionsSection(app) {
       return;
     }
     holder.appendChild(dataTable('Signed-in sessions', [
-      { label: 'Device', cell: (s) => s.client || 'Unknown browser' },
+      {
+        label: 'Device',
+        cell: (s) => el('span', null, browserName(s.user_agent) || 'Unknown browser',
+          s.client ? el('span', { class: 'meta' }, ' · ' + s.client) : null),
+      },
       { label: 'Signed in', cell: (s) => formatDateTime(s.created_at) },
       { label: 'Last active', cell: (s) => formatDateTime(s.last_seen_at) },
       {
@@ -161,7 +176,7 @@ function sessionsSection(app) {
           ? el('span', { class: 'tag' }, 'This session')
           : el('button', {
             type: 'button', class: 'button small',
-            'aria-label': 'Sign out ' + (s.client || 'session') + ', last active ' + formatDateTime(s.last_seen_at),
+            'aria-label': 'Sign out ' + (browserName(s.user_agent) || s.client || 'session') + ', last active ' + formatDateTime(s.last_seen_at),
             onclick: (ev) => busy(ev.currentTarget, () => revoke(s)),
           }, 'Sign out'),
       },

@@ -9,6 +9,11 @@ import { safeLink } from './notifications.js';
 
 const CARE_TEAM = ['staff', 'physician'];
 
+function countText(n, one, many) {
+  if (n === 0) return 'No ' + many;
+  return n + ' ' + (n === 1 ? one : many);
+}
+
 export async function render(root, app) {
   const role = app.user.role;
   if (role === 'patient') await patientHome(root, app);
@@ -50,32 +55,45 @@ function startOf(a) {
 }
 
 function withWhom(a) {
-  return a.clinician_name || a.physician_name || a.provider_name || a.physician || a.clinician || a.provider || null;
+  const who = a.provider_name || a.physician_name || a.clinician_name || a.provider || null;
+  return typeof who === 'string' ? who : (who && who.display_name) || null;
 }
+
+const STATUS_NAMES = {
+  pending: 'Waiting for approval', proposed: 'Proposed', booked: 'Booked', arrived: 'Arrived',
+  'checked-in': 'Checked in', fulfilled: 'Done', cancelled: 'Cancelled', noshow: 'Missed', waitlist: 'On the waiting list',
+};
 
 function appointmentItem(a, showPatient) {
   const start = startOf(a);
   const who = withWhom(a);
-  const patient = showPatient ? (a.patient_name || a.patient_display_name || null) : null;
+  const patient = showPatient ? (a.patient_name || null) : null;
+  const what = a.type_name || null;
   return el('li', { class: 'appointment' },
     start ? el('strong', null, timeEl(start)) : el('strong', null, 'Time to be confirmed'),
     patient ? el('span', null, ' — ' + patient) : null,
-    who ? el('span', null, ' with ' + (typeof who === 'string' ? who : who.display_name || '')) : null,
-    a.reason ? el('span', { class: 'meta' }, ' · ' + a.reason) : null,
-    a.status ? el('span', { class: 'tag' }, ' ' + String(a.status).replace(/_/g, ' ')) : null);
+    what ? el('span', null, (patient ? ', ' : ' — ') + what) : null,
+    who ? el('span', null, ' with ' + who) : null,
+    a.location ? el('span', { class: 'meta' }, ' · ' + a.location) : null,
+    a.status ? [' ', el('span', { class: 'tag' }, STATUS_NAMES[a.status] || String(a.status).replace(/[_-]/g, ' '))] : null);
 }
 
 async function upcomingVisits(app) {
   const box = messageBox();
   const body = el('div');
-  const book = pluginPages(app, 'scheduling').find((p) => p.nav);
+  const sched = pluginPages(app, 'scheduling');
+  const book = sched.find((p) => p.id === 'book') || sched.find((p) => p.nav);
+  const mine = sched.find((p) => p.id === 'appointments');
   const section = card('visits-h', 'Upcoming visits', box.node, body,
-    book ? el('p', null, el('a', { href: pageHref(book), class: 'button primary' }, book.title)) : null);
+    el('div', { class: 'actions' },
+      book ? el('a', { href: pageHref(book), class: 'button primary' }, book.title) : null,
+      mine ? el('a', { href: pageHref(mine), class: 'button' }, mine.title) : null));
   try {
-    const res = await app.api('GET', '/api/scheduling/appointments');
+    const res = await app.api('GET', '/api/scheduling/appointments?scope=upcoming&limit=20');
     const now = Date.now();
     const upcoming = appointmentsOf(res)
-      .filter((a) => !/cancel/i.test(a.status || '') && (!startOf(a) || Date.parse(startOf(a)) >= now))
+      .filter((a) => !/cancel|noshow|fulfilled|entered-in-error/i.test(a.status || '') &&
+        (!startOf(a) || Date.parse(a.end || startOf(a)) >= now))
       .sort((x, y) => Date.parse(startOf(x) || 0) - Date.parse(startOf(y) || 0))
       .slice(0, 5);
     body.appendChild(upcoming.length
@@ -125,7 +143,7 @@ async function patientHome(root, app) {
 
 async function careTeamHome(root, app) {
   const sched = pluginPages(app, 'scheduling');
-  const today = sched.find((p) => /schedule|today|day|calendar/i.test(p.id)) || sched.find((p) => p.nav);
+  const today = sched.find((p) => p.id === 'schedule') || sched.find((p) => /today|day|calendar/i.test(p.id));
   const work = card('today-h', 'Today',
     el('p', null, formatLongDate(new Date())),
     el('ul', { class: 'link-grid' },
@@ -140,12 +158,12 @@ async function careTeamHome(root, app) {
 async function pendingRequests(app, sched) {
   const box = messageBox();
   const body = el('div');
-  const queue = sched.find((p) => /request|pending|queue|inbox/i.test(p.id));
+  const queue = sched.find((p) => /request|pending|queue|inbox/i.test(p.id)) || sched.find((p) => p.id === 'schedule');
   const section = card('pending-h', 'Pending requests', box.node, body,
     queue ? el('p', null, el('a', { href: pageHref(queue) }, 'Review requests')) : null);
   try {
-    const res = await app.api('GET', '/api/scheduling/appointments?status=requested');
-    const pending = appointmentsOf(res).filter((a) => !a.status || /request|pending/i.test(a.status));
+    const res = await app.api('GET', '/api/scheduling/appointments?scope=upcoming&status=pending&limit=50');
+    const pending = appointmentsOf(res).filter((a) => a.status === 'pending');
     body.appendChild(pending.length
       ? el('div', null,
         el('p', null, pending.length === 1 ? '1 visit request is waiting.' : pending.length + ' visit requests are waiting.'),
@@ -177,10 +195,10 @@ async function adminHome(root, app) {
     const wf = await app.api('GET', '/api/admin/workflows');
     const errors = wf.errors || [];
     health.append(
-      el('p', null, (wf.scripts || []).length + ' script(s) loaded',
+      el('p', null, countText((wf.scripts || []).length, 'script', 'scripts') + ' loaded',
         wf.loaded_at ? el('span', null, ' at ', timeEl(wf.loaded_at)) : null, '.'),
       errors.length
-        ? el('p', { class: 'message message-error' }, errors.length + ' recent error(s). ',
+        ? el('p', { class: 'message message-error' }, countText(errors.length, 'recent error', 'recent errors') + '. ',
           el('a', { href: '#/admin/workflows' }, 'See the errors'))
         : el('p', { class: 'message message-success' }, 'No recent errors.'));
   } catch (e) {

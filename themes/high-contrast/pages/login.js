@@ -76,7 +76,9 @@ export async function render(root, app) {
       totp.input.focus();
       return;
     }
-    if (e.code === 'totp_required' || e.code === 'invalid_totp') {
+    // With the code step open, the password was right a moment ago; the
+    // server does not say which factor failed, but it is almost surely the code.
+    if (!totp.wrap.hidden && e.status === 401) {
       box.show('That code was not accepted. Check your authenticator app and try again.', 'error');
       totp.input.value = '';
       totp.setError('Enter a current code or an unused recovery code.');

@@ -14,6 +14,12 @@ atrium.on("appointment.before_book", function(ev)
   if t == "badtype" then ev.slot_minutes = "forty"; return end
   if t == "badreturn" then return 42 end
   if t == "nilfield" then ev.visit_type = nil end
+  if t == "cycle" then
+    local c = {}
+    c[1] = c
+    ev.tags = c
+    return
+  end
   ev.slot_minutes = ev.slot_minutes + 15 -- amendable
   ev.patient_id = 999                    -- not amendable: ignored
   ev.tags[#ev.tags + 1] = "zeta1"

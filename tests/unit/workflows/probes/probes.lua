@@ -39,6 +39,31 @@ probes.coroutine_pcall = function()
   end
 end
 
+-- a coroutine killed by the budget must not run its __close handlers
+-- unbudgeted, now (wrap closes them) or in a later call (close)
+probes.coroutine_close = function()
+  coroutine.wrap(function()
+    local x <close> = setmetatable({}, {
+      __close = function() while true do end end })
+    while true do end
+  end)()
+end
+
+local zombie
+probes.zombie_make = function()
+  zombie = coroutine.create(function()
+    local x <close> = setmetatable({}, {
+      __close = function() while true do end end })
+    while true do end
+  end)
+  coroutine.resume(zombie)
+end
+
+probes.zombie_close = function()
+  coroutine.close(zombie)
+  error("closed the zombie")
+end
+
 probes.rep = function() return ("x"):rep(2^30) end
 
 probes.concat = function()
