@@ -24,6 +24,7 @@
 #include "log.h"
 #include "plugins.h"
 #include "request.h"
+#include "workflow.h"
 
 void ctx_init(struct atr_ctx *ctx, struct plugin *p, struct arena *a,
 	      enum ctx_phase phase)
@@ -32,6 +33,12 @@ void ctx_init(struct atr_ctx *ctx, struct plugin *p, struct arena *a,
 	ctx->plugin = p;
 	ctx->arena = a;
 	ctx->phase = phase;
+}
+
+void ctx_release(struct atr_ctx *ctx)
+{
+	wf_gen_unref(ctx->wf_gen);
+	ctx->wf_gen = NULL;
 }
 
 struct db *ctx_db(struct atr_ctx *ctx)

@@ -220,9 +220,11 @@ int events_emit(struct atr_ctx *ctx, const char *event, json_t *payload,
 			event);
 		return ATR_EINVAL;
 	}
-	if (!wf_has_handlers(event))
+	if (!ctx->wf_gen && !wf_has_handlers(event))
 		return ATR_OK;
-	if (wf_dispatch(event, payload, &res) != 0)
+	if (!ctx->wf_gen)
+		ctx->wf_gen = wf_current(); /* released by ctx_release */
+	if (wf_dispatch_gen(ctx->wf_gen, event, payload, &res) != 0)
 		return ATR_OK;
 	if (res.verdict == WF_DENY) {
 		if (reason)

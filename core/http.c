@@ -606,6 +606,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 	json_decref(req->json);
 	free(req->resp);
 	free(req->body);
+	ctx_release(&req->ctx);
 	arena_release(&req->arena);
 	free(req);
 	*con_cls = NULL;

@@ -49,6 +49,7 @@ static void run_plugin_jobs(time_t now)
 				jobs[i].name, plugin_name(jobs[i].plugin));
 			db_rollback(ctx.db);
 		}
+		ctx_release(&ctx);
 		arena_release(&a);
 	}
 }

@@ -281,6 +281,7 @@ static void emit_failed(struct dl *d, const char *why)
 	arena_init(&a);
 	ctx_init(&ctx, NULL, &a, CTX_JOB);
 	events_emit(&ctx, "notification.failed", p, NULL);
+	ctx_release(&ctx);
 	arena_release(&a);
 	json_decref(p);
 }
@@ -393,6 +394,7 @@ static int prep_rule(struct dl *d, struct prep *p, char *why, size_t whylen)
 	arena_init(&a);
 	ctx_init(&ctx, NULL, &a, CTX_JOB);
 	rc = events_emit(&ctx, "notification.before_send", payload, &reason);
+	ctx_release(&ctx);
 	if (rc == ATR_EDENIED) {
 		snprintf(why, whylen, "suppressed by a workflow rule: %s",
 			 reason ? reason : "");

@@ -485,6 +485,7 @@ int plugins_start(const struct config *cfg, struct router *r, struct db *db,
 		p->in_init = 1;
 		rc = p->desc->init(&ctx, &atr_host_api, &emsg);
 		p->in_init = 0;
+		ctx_release(&ctx);
 		arena_release(&arena);
 		if (rc != ATR_OK) {
 			fail_p(err, errlen, p->name, p->file, "init failed: %s",
@@ -524,6 +525,7 @@ void plugins_stop(void)
 			arena_init(&arena);
 			ctx_init(&ctx, p, &arena, CTX_INIT);
 			p->desc->fini(&ctx);
+			ctx_release(&ctx);
 			arena_release(&arena);
 		}
 	}
@@ -767,6 +769,7 @@ void plugins_run_demo(void)
 		arena_init(&arena);
 		ctx_init(&ctx, p, &arena, CTX_CLI);
 		p->demo(&ctx);
+		ctx_release(&ctx);
 		arena_release(&arena);
 	}
 }

@@ -20,6 +20,7 @@
 
 struct db;
 struct plugin;
+struct wf_gen;
 struct request;
 
 enum ctx_phase { CTX_INIT, CTX_REQUEST, CTX_JOB, CTX_CLI };
@@ -37,6 +38,9 @@ struct atr_ctx {
 	long long session_id;
 	long long audit_patient; /* the patient this request touched */
 	int audited;              /* an explicit audit row was written */
+	/* The workflow generation this request or job started with: every
+	 * event it emits runs on the same rules, even across a reload. */
+	struct wf_gen *wf_gen;
 };
 
 #define REQ_MAX_HEADERS 12
@@ -110,5 +114,7 @@ int http_offload(struct atr_ctx *ctx, offload_fn work, continue_fn cont,
 struct db *ctx_db(struct atr_ctx *ctx);
 void ctx_init(struct atr_ctx *ctx, struct plugin *p, struct arena *a,
 	      enum ctx_phase phase);
+/* Drops what the context holds (the pinned workflow generation). */
+void ctx_release(struct atr_ctx *ctx);
 
 #endif

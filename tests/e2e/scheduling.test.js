@@ -38,9 +38,10 @@ function db(sql) {
   return r.stdout.trim();
 }
 
-async function axeBoth(page, label) {
+// axe-core at both widths (or only the given ones: each run takes seconds).
+async function axeBoth(page, label, viewports = h.VIEWPORTS) {
   const found = [];
-  for (const vp of h.VIEWPORTS) {
+  for (const vp of viewports) {
     await page.setViewportSize({ width: vp.width, height: vp.height });
     const v = await h.axe(page);
     if (v.length) found.push(label + ' @' + vp.width + ':\n  ' + v.join('\n  '));
@@ -76,7 +77,7 @@ test('a patient finds a time, books it and cancels it', async () => {
   await axeBoth(page, 'book-results');
   await page.getByRole('button', { name: /with Dr\. Priya Patel/ }).first().click();
   await page.waitForFunction(() => document.activeElement && document.activeElement.textContent === 'Book this visit?');
-  await axeBoth(page, 'book-confirm');
+  await axeBoth(page, 'book-confirm', h.VIEWPORTS.slice(1));
   await page.getByRole('button', { name: 'Book', exact: true }).click();
   await page.waitForFunction(() => document.activeElement && document.activeElement.textContent === 'All set');
   assert.match(await page.locator('#main').innerText(), /Visit booked: Telehealth check-in with Dr\. Priya Patel/);
@@ -87,7 +88,7 @@ test('a patient finds a time, books it and cancels it', async () => {
   await page.getByRole('button', { name: /^Cancel Telehealth check-in/ }).click();
   assert.match(await focusedText(page), /^Cancel Telehealth check-in/);
   await page.getByLabel('Reason').fill('found another time');
-  await axeBoth(page, 'appointments-cancel');
+  await axeBoth(page, 'appointments-cancel', h.VIEWPORTS.slice(1));
   await page.getByRole('button', { name: 'Yes, cancel this visit' }).click();
   await page.getByText(/^Visit cancelled:/).waitFor();
   assert.equal(db("SELECT cancel_reason FROM scheduling_appointments WHERE status = 'cancelled'"), 'found another time');
@@ -127,7 +128,7 @@ test('staff approve a request and block time from the schedule', async () => {
   assert.equal(db("SELECT reason FROM scheduling_blocks WHERE active = 1"), 'team meeting');
   await page.goto(server.base + `/#/p/scheduling/schedule?provider=${prov}&date=${day}&days=7`);
   await h.settled(page);
-  await axeBoth(page, 'schedule-week');
+  await axeBoth(page, 'schedule-week', h.VIEWPORTS.slice(0, 1));
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });
@@ -142,7 +143,7 @@ test('a reminder link confirms the visit once', async () => {
   await page.goto(server.base + '/' + link.replace(/^\//, ''));
   await h.settled(page);
   await page.getByRole('heading', { name: 'Your visit' }).waitFor();
-  await axeBoth(page, 'reminder');
+  await axeBoth(page, 'reminder', h.VIEWPORTS.slice(1));
   await page.getByRole('button', { name: 'Confirm I will come' }).click();
   await page.waitForFunction(() => document.activeElement && /Thank you/.test(document.activeElement.textContent));
   assert.notEqual(db(`SELECT confirmed_at FROM scheduling_appointments WHERE id = ${a.id}`), '');
@@ -170,7 +171,7 @@ test('a waitlist offer is taken from its page', async () => {
   await page.goto(server.base + '/' + link.replace(/^\//, ''));
   await h.settled(page);
   await page.getByRole('button', { name: 'Take this time' }).waitFor();
-  await axeBoth(page, 'offer');
+  await axeBoth(page, 'offer', h.VIEWPORTS.slice(0, 1));
   await page.getByRole('button', { name: 'Take this time' }).click();
   await page.waitForFunction(() => document.activeElement && document.activeElement.textContent === 'It is yours');
   assert.equal(db(`SELECT status FROM scheduling_waitlist WHERE id = ${joined.data.entry.id}`), 'booked');

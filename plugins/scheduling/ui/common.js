@@ -79,21 +79,37 @@ export function byDay(slots) {
   return [...days.entries()];
 }
 
-// The list of open times as buttons, one group per day. onPick(slot).
-export function slotPicker(app, slots, providerById, onPick) {
+// The list of open times as buttons, one group per day, a few days at a
+// time with a button for more. onPick(slot).
+export function slotPicker(app, slots, providerById, onPick, daysPerPage = 3) {
   const wrap = app.el('div', { class: 'slot-days' });
-  for (const [key, list] of byDay(slots)) {
-    const id = 'day-' + key;
-    wrap.appendChild(app.el('section', { 'aria-labelledby': id },
-      app.el('h3', { id }, dayTitle(key)),
-      app.el('ul', { class: 'inline-list' }, list.map((s) => {
-        const who = providerById.get(s.provider_id);
-        const label = timeOnly(s.start) + (who ? ' with ' + who.display_name : '');
-        return app.el('li', null, app.el('button', {
-          type: 'button', class: 'button small', onclick: () => onPick(s),
-        }, label));
-      }))));
+  const days = byDay(slots);
+  let shown = 0;
+  const more = app.el('button', { type: 'button', class: 'button' }, 'Show later days');
+  const moreWrap = app.el('p', null, more);
+  function page() {
+    const next = days.slice(shown, shown + daysPerPage);
+    let firstHeading = null;
+    for (const [key, list] of next) {
+      const id = 'day-' + key;
+      const h = app.el('h3', { id }, dayTitle(key));
+      firstHeading = firstHeading || h;
+      wrap.insertBefore(app.el('section', { 'aria-labelledby': id }, h,
+        app.el('ul', { class: 'inline-list' }, list.map((s) => {
+          const who = providerById.get(s.provider_id);
+          const label = timeOnly(s.start) + (who ? ' with ' + who.display_name : '');
+          return app.el('li', null, app.el('button', {
+            type: 'button', class: 'button small', onclick: () => onPick(s),
+          }, label));
+        }))), moreWrap);
+    }
+    shown += next.length;
+    moreWrap.hidden = shown >= days.length;
+    return firstHeading;
   }
+  more.addEventListener('click', () => focusHeading(page()));
+  wrap.appendChild(moreWrap);
+  page();
   return wrap;
 }
 
