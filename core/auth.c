@@ -199,6 +199,70 @@ void auth_cookie_set(struct atr_ctx *ctx, const char *base, const char *value,
 				     tls() ? "; Secure" : ""));
 }
 
+/* The CSRF token of a session is HMAC(key, token hash): the same for every
+ * tab of that session, never stored in clear, and new whenever the session
+ * token is. The key lives in core_secrets so tokens survive a restart. */
+static unsigned char csrf_key[crypto_auth_hmacsha256_KEYBYTES];
+
+int auth_init(struct db *db)
+{
+	unsigned char key[crypto_auth_hmacsha256_KEYBYTES];
+	char hex[2 * sizeof(key) + 1];
+	sqlite3_stmt *st;
+	int found = 0;
+
+	st = db_stmt(db, "SELECT value FROM core_secrets WHERE name = "
+			 "'csrf_key'", "");
+	if (st && sqlite3_step(st) == SQLITE_ROW) {
+		const char *v = (const char *)sqlite3_column_text(st, 0);
+		size_t n = 0;
+		found = v && !sodium_hex2bin(key, sizeof(key), v, strlen(v),
+					     NULL, &n, NULL) &&
+			n == sizeof(key);
+	}
+	if (st)
+		sqlite3_reset(st);
+	if (!found) {
+		random_bytes(key, sizeof(key));
+		sodium_bin2hex(hex, sizeof(hex), key, sizeof(key));
+		if (db_done(db_stmt(db,
+				    "INSERT OR REPLACE INTO core_secrets (name, "
+				    "value) VALUES ('csrf_key', ?)",
+				    "s", hex)) != ATR_OK)
+			return -1;
+		sodium_memzero(hex, sizeof(hex));
+	}
+	memcpy(csrf_key, key, sizeof(key));
+	sodium_memzero(key, sizeof(key));
+	return 0;
+}
+
+/* token_hash (hex) -> CSRF token (base64url, TOKEN_STR_LEN). */
+static void csrf_for(const char *token_hash, char out[TOKEN_STR_LEN])
+{
+	unsigned char mac[crypto_auth_hmacsha256_BYTES];
+	crypto_auth_hmacsha256(mac, (const unsigned char *)token_hash,
+			       strlen(token_hash), csrf_key);
+	sodium_bin2base64(out, TOKEN_STR_LEN, mac, sizeof(mac),
+			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+const char *session_csrf(struct atr_ctx *ctx)
+{
+	char csrf[TOKEN_STR_LEN];
+	sqlite3_stmt *st = db_stmt(ctx_db(ctx),
+				   "SELECT token_hash FROM sessions WHERE id = ?",
+				   "i", ctx->session_id);
+	const char *out = NULL;
+	if (st && sqlite3_step(st) == SQLITE_ROW) {
+		csrf_for((const char *)sqlite3_column_text(st, 0), csrf);
+		out = arena_strdup(ctx->arena, csrf);
+	}
+	if (st)
+		sqlite3_reset(st);
+	return out;
+}
+
 const char *session_create(struct atr_ctx *ctx, long long user_id)
 {
 	char tok[TOKEN_STR_LEN], csrf[TOKEN_STR_LEN], th[65], ch[65];
@@ -207,8 +271,8 @@ const char *session_create(struct atr_ctx *ctx, long long user_id)
 	long long now = (long long)time(NULL);
 
 	token_new(tok);
-	token_new(csrf);
 	sha256_hex(tok, strlen(tok), th);
+	csrf_for(th, csrf);
 	sha256_hex(csrf, strlen(csrf), ch);
 	if (db_done(db_stmt(ctx_db(ctx),
 			    "INSERT INTO sessions (token_hash, csrf_hash, "
@@ -246,8 +310,8 @@ const char *session_rotate(struct atr_ctx *ctx)
 	if (exp <= now)
 		return NULL;
 	token_new(tok);
-	token_new(csrf);
 	sha256_hex(tok, strlen(tok), th);
+	csrf_for(th, csrf);
 	sha256_hex(csrf, strlen(csrf), ch);
 	if (db_done(
 		db_stmt(db,

@@ -34,6 +34,11 @@ const char *auth_cookie_get(struct request *req, const char *base);
 void auth_cookie_set(struct atr_ctx *ctx, const char *base, const char *value,
 		     long long max_age);
 
+/* Loads (or makes, once) the key CSRF tokens are derived with. Call after
+ * the core migrations, before serving. 0 or -1. */
+int auth_init(struct db *db);
+/* The CSRF token of the current session (arena), or NULL. */
+const char *session_csrf(struct atr_ctx *ctx);
 /* Starts a session for user_id: new token, cookie header set on the
  * response, csrf token returned (arena). NULL on failure. */
 const char *session_create(struct atr_ctx *ctx, long long user_id);

@@ -293,16 +293,15 @@ int idh_logout(struct atr_ctx *ctx)
 
 int idh_me(struct atr_ctx *ctx)
 {
-	/* The CSRF token is not stored in clear: me hands out a new one,
-	 * rotating it for this session. */
-	char csrf[TOKEN_STR_LEN], hash[65];
-	token_new(csrf);
-	sha256_hex(csrf, strlen(csrf), hash);
-	if (db_done(db_stmt(ctx_db(ctx),
-			    "UPDATE sessions SET csrf_hash = ?, last_seen_at = "
-			    "? WHERE id = ?",
-			    "sii", hash, (long long)time(NULL),
-			    ctx->session_id)) != ATR_OK)
+	/* The session's CSRF token is derived, not stored: every tab of
+	 * the session gets the same one. Calling me also counts as
+	 * activity (the "stay signed in" button). */
+	const char *csrf = session_csrf(ctx);
+	if (!csrf ||
+	    db_done(db_stmt(ctx_db(ctx),
+			    "UPDATE sessions SET last_seen_at = ? WHERE id = ?",
+			    "ii", (long long)time(NULL), ctx->session_id)) !=
+		ATR_OK)
 		return respond_error(ctx->req, 503, "unavailable",
 				     "the service is temporarily unavailable");
 	return respond_json(ctx->req, 200, auth_body(ctx, ctx->user_id, csrf));

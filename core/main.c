@@ -21,6 +21,7 @@
 
 #include "api.h"
 #include "audit.h"
+#include "auth.h"
 #include "config.h"
 #include "core_routes.h"
 #include "crypto.h"
@@ -314,6 +315,10 @@ int main(int argc, char **argv)
 		}
 		printf("created %s '%s' (id %lld)\n", role, cmd_arg, id);
 		rc = 0;
+		goto out;
+	}
+	if (auth_init(db)) {
+		fprintf(stderr, "atriumd: cannot set up session keys\n");
 		goto out;
 	}
 	if (start_plugins(&cfg, db))

@@ -174,5 +174,9 @@ const struct atr_migration core_migrations[] = {
      " used_at INTEGER);"
      "CREATE INDEX notify_email_tokens_user ON notify_email_tokens(user_id,"
      " created_at);"},
+    {4, /* keys the core keeps across restarts (the CSRF key) */
+     "CREATE TABLE core_secrets ("
+     " name TEXT PRIMARY KEY,"
+     " value TEXT NOT NULL);"},
     {0, NULL},
 };

@@ -206,7 +206,10 @@ void static_serve(struct request *req)
 	if (!realpath(full, real) || strncmp(real, m->root, m->rootlen) ||
 	    real[m->rootlen] != '/')
 		return not_found(req);
-	fd = open(real, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO in the folder must not hang the worker (it is
+	 * refused below as not a regular file); O_NOFOLLOW: `real` has no
+	 * links left, so one appearing now is a swap under our feet. */
+	fd = open(real, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
 	if (fd < 0)
 		return not_found(req);
 	if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {

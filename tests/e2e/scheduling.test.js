@@ -90,7 +90,7 @@ test('a patient finds a time, books it and cancels it', async () => {
   await page.getByLabel('Reason').fill('found another time');
   await axeBoth(page, 'appointments-cancel', h.VIEWPORTS.slice(1));
   await page.getByRole('button', { name: 'Yes, cancel this visit' }).click();
-  await page.getByText(/^Visit cancelled:/).waitFor();
+  await page.locator('.message-success', { hasText: /^Visit cancelled:/ }).waitFor();
   assert.equal(db("SELECT cancel_reason FROM scheduling_appointments WHERE status = 'cancelled'"), 'found another time');
   assert.deepEqual(page.errors, []);
   await page.context().close();
@@ -123,7 +123,7 @@ test('staff approve a request and block time from the schedule', async () => {
   await page.getByLabel('Until', { exact: true }).selectOption('17:00');
   await page.getByLabel('Reason').fill('team meeting');
   await page.getByRole('button', { name: 'Block time' }).click();
-  await page.getByText('Time blocked.').waitFor();
+  await page.locator('.message-success', { hasText: 'Time blocked.' }).waitFor();
   await page.getByText(/\(team meeting\)/).waitFor();
   assert.equal(db("SELECT reason FROM scheduling_blocks WHERE active = 1"), 'team meeting');
   await page.goto(server.base + `/#/p/scheduling/schedule?provider=${prov}&date=${day}&days=7`);

@@ -1,5 +1,6 @@
 // The structured access log on stderr: one line per request with method,
 // path (never the query string), status, duration, request id and user;
+// lines are batched but reach stderr within a moment, not only at exit;
 // nothing a client sends as a secret (password, session cookie, CSRF token,
 // Authorization header, body, query string) ever reaches stderr; a hostile
 // path cannot forge fields; access_log = off silences the lines.
@@ -7,7 +8,7 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { startDaemon, request, loginAs } = require('./lib');
-const { rawExchange } = require('./corelib');
+const { rawExchange, waitFor } = require('./corelib');
 
 const LINE = /^ts=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z level=info req=([0-9a-f]{16}) method=([A-Z]+) path="((?:[^"\\]|\\.)*)" status=(\d{3}) dur_us=(\d+) user=(\d+)$/;
 
@@ -106,4 +107,16 @@ test('a hostile path is escaped and cannot add fields; access_log = off silences
   await quiet.stop();
   assert.ok(!quiet.stderr.includes(' req='), quiet.stderr);
   assert.match(quiet.stderr, /listening/);
+});
+
+test('access lines reach stderr while the daemon runs', async () => {
+  const q = await startDaemon({ demo: false });
+  try {
+    await request(q, 'GET', '/api/marker-while-running');
+    await waitFor(() => q.stderr.includes('path="/api/marker-while-running" status=404'), 2000,
+      'the access line');
+    assert.equal(q.exitCode, null);
+  } finally {
+    await q.stop();
+  }
 });

@@ -46,6 +46,7 @@ function makeTheme() {
   fs.symlinkSync('../sibling.txt', path.join(t, 'rel-out.txt'));
   fs.symlinkSync('/etc/passwd', path.join(t, 'passwd.txt'));
   fs.symlinkSync('app.js', path.join(t, 'alias.js')); // stays inside: fine
+  require('node:child_process').execFileSync('mkfifo', [path.join(t, 'pipe.js')]);
   return path.join(root, 'themes');
 }
 
@@ -167,6 +168,14 @@ test('directories are never listed', async () => {
     assert.equal(r.status, 404, p);
     assert.doesNotMatch(r.body, /page\.js|secret/);
   }
+});
+
+test('a FIFO in the folder is refused without hanging a worker', async () => {
+  for (let i = 0; i < 3; i++) { // more times than there are workers
+    const r = await rawGet('/pipe.js');
+    assert.equal(r.status, 404);
+  }
+  assert.equal((await request(d, 'GET', '/app.js')).status, 200);
 });
 
 test('missing files are a JSON 404', async () => {

@@ -73,7 +73,6 @@ export async function render(root, app) {
       try {
         const body = reason.value.trim() ? { reason: reason.value.trim() } : {};
         await api(app, 'POST', '/appointments/' + a.id + '/cancel', body);
-        app.announce('Visit cancelled: ' + describe(app, a) + '.');
         box.show('Visit cancelled: ' + describe(app, a) + '.', 'success');
         await load();
         focusHeading(upcoming.querySelector('h2'));

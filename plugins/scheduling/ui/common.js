@@ -84,6 +84,7 @@ export function byDay(slots) {
 export function slotPicker(app, slots, providerById, onPick, daysPerPage = 3) {
   const wrap = app.el('div', { class: 'slot-days' });
   const days = byDay(slots);
+  const single = new Set(slots.map((s) => s.provider_id)).size === 1;
   let shown = 0;
   const more = app.el('button', { type: 'button', class: 'button' }, 'Show later days');
   const moreWrap = app.el('p', null, more);
@@ -97,10 +98,11 @@ export function slotPicker(app, slots, providerById, onPick, daysPerPage = 3) {
       wrap.insertBefore(app.el('section', { 'aria-labelledby': id }, h,
         app.el('ul', { class: 'inline-list' }, list.map((s) => {
           const who = providerById.get(s.provider_id);
-          const label = timeOnly(s.start) + (who ? ' with ' + who.display_name : '');
+          const withWho = who ? ' with ' + who.display_name : '';
+          // one provider: the name is said, not shown on every button
           return app.el('li', null, app.el('button', {
             type: 'button', class: 'button small', onclick: () => onPick(s),
-          }, label));
+          }, timeOnly(s.start), single ? app.el('span', { class: 'visually-hidden' }, withWho) : withWho));
         }))), moreWrap);
     }
     shown += next.length;

@@ -248,7 +248,6 @@ export async function render(root, app) {
         a.provider_name + ', ' + app.formatDateTime(a.start) + '.';
       bookSlots.replaceChildren();
       bookBox.show(text, 'success');
-      app.announce(text);
       await load(false);
     } catch (e) {
       showError(app, bookBox, e);
