@@ -62,7 +62,9 @@ $(BUILD)/atriumd: $(BUILD)/core/main.o $(BUILD)/libcore.a
 PLUGIN_CFLAGS = -std=c11 -D_DEFAULT_SOURCE $(OPT) $(WARN) $(SAN) -fPIC \
                 -fvisibility=hidden -Isdk/include \
                 $(shell pkg-config --cflags jansson)
-PLUGIN_LDFLAGS = -shared -Wl,-z,defs $(SAN)
+# (Sanitizer builds leave -z defs out: the sanitizer runtime is in the
+# daemon, so a plugin built with -fsanitize has references only it fills.)
+PLUGIN_LDFLAGS = -shared $(if $(SAN),,-Wl,-z,defs) $(SAN)
 
 $(BUILD)/plugins/%.so: $$(PLUGIN_SRC_$$*) $(wildcard sdk/include/atrium/*.h)
 	@mkdir -p $(dir $@)

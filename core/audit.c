@@ -198,7 +198,10 @@ void audit_route(struct atr_ctx *ctx, const struct route *rt, int status)
 	for (int i = 0; req && i < req->match.nparams; i++) {
 		size_t n = strlen(oid);
 		snprintf(oid + n, sizeof(oid) - n, "%s%s=%s", n ? "," : "",
-			 req->match.names[i], req->match.values[i]);
+			 req->match.names[i],
+			 router_param_secret(req->match.names[i])
+			     ? "[redacted]"
+			     : req->match.values[i]);
 	}
 	audit_ctx(ctx, action, ctx->audit_patient,
 		  rt->plugin ? plugin_name(rt->plugin) : "core",

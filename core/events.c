@@ -12,6 +12,7 @@
 #include "api.h"
 #include "arena.h"
 #include "config.h"
+#include "db.h"
 #include "log.h"
 #include "plugins.h"
 #include "request.h"
@@ -41,6 +42,23 @@ static void h_log(void *ud, int level, const char *where, const char *msg)
 		 *where ? ": " : "", msg);
 }
 
+/* The context of one host callback: a job-like context on the calling
+ * thread, whose connection may be inside the transaction of the request
+ * that emitted the event (the callback's writes then share its fate). */
+static void cb_begin(struct atr_ctx *ctx, struct arena *a, struct plugin *p)
+{
+	arena_init(a);
+	ctx_init(ctx, p, a, CTX_JOB);
+}
+
+/* Releases what the callback's context picked up (a generation pinned by
+ * an event a plugin emitted from a lookup) and its arena. */
+static void cb_end(struct atr_ctx *ctx, struct arena *a)
+{
+	ctx_release(ctx);
+	arena_release(a);
+}
+
 static long long h_notify(void *ud, long long user_id, const char *kind,
 			  const char *ref, json_t *data, time_t not_before)
 {
@@ -48,10 +66,19 @@ static long long h_notify(void *ud, long long user_id, const char *kind,
 	struct atr_ctx ctx;
 	long long id;
 	(void)ud;
-	arena_init(&a);
-	ctx_init(&ctx, NULL, &a, CTX_JOB);
+	cb_begin(&ctx, &a, NULL);
 	id = outbox_queue(&ctx, user_id, kind, ref, data, not_before);
-	arena_release(&a);
+	cb_end(&ctx, &a);
+	/* The script only learns that it failed; say why here. */
+	if (id <= 0)
+		log_comp(LOG_WARN, "workflow",
+			 "atrium.notify: the outbox refused kind '%s' for user "
+			 "%lld: %s",
+			 kind, user_id,
+			 id == ATR_EINVAL
+			     ? "no such user, or the kind is not lowercase "
+			       "letters, digits and '_'"
+			     : "database error");
 	return id;
 }
 
@@ -62,16 +89,27 @@ static json_t *h_lookup(void *ud, const char *name, json_t *args, char *err,
 	atr_lookup_fn fn = plugins_find_lookup(name, &owner);
 	struct arena a;
 	struct atr_ctx ctx;
+	struct db *db;
 	json_t *out;
+	int in_tx;
 	(void)ud;
 	if (!fn) {
 		snprintf(err, errlen, "no lookup named '%s'", name);
 		return NULL;
 	}
-	arena_init(&a);
-	ctx_init(&ctx, owner, &a, CTX_JOB);
+	cb_begin(&ctx, &a, owner);
+	db = ctx_db(&ctx);
+	in_tx = db && db_in_tx(db);
 	out = fn(&ctx, args);
-	arena_release(&a);
+	/* A lookup is read-only: a transaction it opened and left would
+	 * swallow the writes of the request around it. */
+	if (db && !in_tx && db_in_tx(db)) {
+		log_comp(LOG_WARN, "workflow",
+			 "lookup '%s' left a transaction open; rolled back",
+			 name);
+		db_rollback(db);
+	}
+	cb_end(&ctx, &a);
 	err[0] = '\0';
 	return out;
 }

@@ -597,10 +597,16 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 	(void)toe;
 	if (!req)
 		return;
-	if (cfg_->access_log)
-		log_access(req->id, req->method, req->path ? req->path : "-",
+	if (cfg_->access_log) {
+		char buf[1024];
+		log_access(req->id, req->method,
+			   req->path ? router_redacted_path(&req->match,
+							    req->path, buf,
+							    sizeof(buf))
+				     : "-",
 			   req->status ? req->status : 499, now_us() - req->t0,
 			   req->ctx.user_id);
+	}
 	if (req->raw)
 		MHD_destroy_response(req->raw);
 	json_decref(req->json);

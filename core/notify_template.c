@@ -216,10 +216,15 @@ int notify_link_ok(const char *path)
 	if (!path || path[0] != '/' || path[1] == '/' ||
 	    (n = strlen(path)) > NOTIFY_LINK_MAX || strstr(path, ".."))
 		return 0;
+	/* A same-origin path; after the '#', the shell's own query
+	 * ("#/p/scheduling/offer?token=...") may use ? = and &. */
+	const char *hash = strchr(path, '#');
 	for (size_t i = 0; i < n; i++) {
 		char c = path[i];
+		int in_fragment = hash && path + i > hash;
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || strchr("/_.~#-", c)))
+		      (c >= '0' && c <= '9') || strchr("/_.~#-", c) ||
+		      (in_fragment && strchr("?=&", c))))
 			return 0;
 	}
 	return 1;

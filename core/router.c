@@ -74,6 +74,44 @@ const struct route *router_first(const struct router *r)
 	return r->all;
 }
 
+int router_param_secret(const char *name)
+{
+	return strstr(name, "token") != NULL;
+}
+
+const char *router_redacted_path(const struct route_match *m,
+				 const char *path, char *buf, size_t len)
+{
+	const char *p;
+	size_t n = 0;
+	int secret = 0, i = 0;
+
+	for (int k = 0; k < m->nparams; k++)
+		secret |= router_param_secret(m->names[k]);
+	if (!m->route || !secret || !len)
+		return path;
+	/* Walk the pattern: literal segments as they are, parameters from
+	 * the match in order. */
+	for (p = m->route->pattern; *p && n + 1 < len;) {
+		if (*p == ':' && p[-1] == '/') {
+			const char *v = i < m->nparams
+					    ? (router_param_secret(m->names[i])
+						   ? "[redacted]"
+						   : m->values[i])
+					    : "";
+			n += (size_t)snprintf(buf + n, len - n, "%s", v);
+			if (n >= len)
+				n = len - 1;
+			i++;
+			p += strcspn(p, "/");
+		} else {
+			buf[n++] = *p++;
+		}
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
 static int method_index(const char *m)
 {
 	for (int i = 0; i < NMETHODS; i++)

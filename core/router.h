@@ -53,6 +53,13 @@ enum router_result router_match(const struct router *r, const char *method,
 				const char *path, struct route_match *m);
 /* First route in registration order (iterate with ->next_all). */
 const struct route *router_first(const struct router *r);
+/* Is a path parameter of this name a secret (a single-use token)? Its
+ * value is then kept out of logs and audit records. */
+int router_param_secret(const char *name);
+/* The matched path with secret parameters replaced by "[redacted]", in
+ * buf; the path itself when nothing needs hiding. */
+const char *router_redacted_path(const struct route_match *m,
+				 const char *path, char *buf, size_t len);
 /* Ask whether a plugin's routes are live; set by the loader. */
 void router_set_enabled_fn(struct router *r,
 			   int (*enabled)(const struct plugin *p));

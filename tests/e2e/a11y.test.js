@@ -1,9 +1,11 @@
 // tests/e2e/a11y.test.js — every page of the shell, for every role, at 1280
-// and 375 px wide, in the default theme and the high-contrast theme: axe-core
-// must report no violation (high-contrast also under the AAA contrast rule),
+// and 375 px wide in the default theme: axe-core must report no violation,
 // the browser must log no script error, and a screenshot of each page is
 // saved to $BUILD/e2e-output/. Plugin pages the manifest shows in the
-// navigation are visited too.
+// navigation are visited too. The high-contrast theme gets the same pages
+// under axe plus the AAA contrast rule at 1280 px, and its login and home
+// pages at 375 px (its layout is the same shell.css; this keeps the suite
+// inside its time budget).
 
 'use strict';
 
@@ -34,7 +36,8 @@ function slug(s) {
 async function auditPage(page, server, hash, who, theme, enhanced, failures) {
   await page.goto(server.base + '/#' + hash);
   await h.settled(page);
-  for (const vp of h.VIEWPORTS) {
+  const everyWidth = theme === 'default' || hash === '/' || hash === '/login';
+  for (const vp of everyWidth ? h.VIEWPORTS : h.VIEWPORTS.slice(0, 1)) {
     await page.setViewportSize({ width: vp.width, height: vp.height });
     const label = `${theme}-${vp.name}-${who}-${slug(hash)}`;
     const violations = await h.axe(page, { enhanced });
@@ -82,6 +85,6 @@ test('default theme: every page passes axe at 1280 and 375 px', async () => {
   await auditTheme('default', false);
 });
 
-test('high-contrast theme: every page passes axe with AAA contrast at 1280 and 375 px', async () => {
+test('high-contrast theme: every page passes axe with AAA contrast', async () => {
   await auditTheme('high-contrast', true);
 });

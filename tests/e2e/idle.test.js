@@ -1,5 +1,5 @@
 // tests/e2e/idle.test.js — the idle timeout as a patient meets it, with a
-// 15 s timeout (the core accepts 10 s and up; 15 leaves a busy machine time
+// 12 s timeout (the core accepts 10 s and up; 12 leaves a busy machine time
 // to audit the open dialog): the "Are you still there?"
 // alert dialog appears before the deadline with focus on "Stay signed in",
 // passes axe, and keeps the session when pressed; left alone, the session
@@ -11,7 +11,7 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const h = require('./helpers');
 
-const IDLE = 15;
+const IDLE = 12;
 
 let server;
 let browser;

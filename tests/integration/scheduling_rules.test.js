@@ -57,6 +57,14 @@ before(async () => {
     config: { plugins: { scheduling: 'on' }, practice: { timezone: TZ } },
     workflows: {
       ...shipped,
+      'zz_test_lookup.lua': `
+        atrium.on("appointment.after_book", function(ev)
+          if ev.type_name == "Telehealth check-in" then
+            local s = atrium.lookup("scheduling.patient_summary", {patient_id = ev.patient_id})
+            atrium.notify{user_id = ev.patient_id, kind = "test_summary", ref = "summary",
+              data = {upcoming = s.upcoming, primary = s.primary_provider_id, leads = ev.reminder_leads}}
+          end
+        end)`,
       'zz_test_cancel.lua': `
         atrium.on("appointment.before_cancel", function(ev)
           if ev.reason == "test-deny" then return "cancellation blocked by a test rule" end
@@ -125,6 +133,11 @@ test('shipped rule: reminder lead times per type of visit', async () => {
     .split('\n').map(Number);
   assert.deepEqual(leads, [epoch(tele.start) - 24 * 3600, epoch(tele.start) - 15 * 60]);
   assert.equal(q(d, `SELECT reminder_leads FROM scheduling_appointments WHERE id = ${r.json.appointment.id}`), '24h,15m');
+  // an after_book rule sees the booking and the plugin's lookup
+  const note = JSON.parse(q(d, `SELECT data FROM outbox WHERE kind = 'test_summary' AND user_id = ${pat.user.id} ORDER BY id DESC LIMIT 1`));
+  assert.equal(note.primary, P1);
+  assert.equal(note.leads, '24h,15m');
+  assert.ok(note.upcoming >= 1);
   // a new patient visit, once approved, gets the week-ahead reminder too
   const np = (await slots(pat, NEW_PATIENT, P1, day))[0];
   const a = await pat.post('/api/scheduling/appointments', { type_id: NEW_PATIENT, provider_id: P1, start: np.start });
