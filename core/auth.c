@@ -52,6 +52,21 @@ int auth_totp_required(unsigned role)
 	       (role == ATR_ROLE_STAFF && g_cfg->totp_staff);
 }
 
+/* The CSRF token of a session is HMAC(key, token hash): the same for every
+ * tab of that session, never stored in clear, and new whenever the session
+ * token is. The key lives in core_secrets so tokens survive a restart. */
+static unsigned char csrf_key[crypto_auth_hmacsha256_KEYBYTES];
+
+/* token_hash (hex) -> CSRF token (base64url, TOKEN_STR_LEN). */
+static void csrf_for(const char *token_hash, char out[TOKEN_STR_LEN])
+{
+	unsigned char mac[crypto_auth_hmacsha256_BYTES];
+	crypto_auth_hmacsha256(mac, (const unsigned char *)token_hash,
+			       strlen(token_hash), csrf_key);
+	sodium_bin2base64(out, TOKEN_STR_LEN, mac, sizeof(mac),
+			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
 int auth_resolve(struct request *req)
 {
 	struct atr_ctx *ctx = &req->ctx;
@@ -70,7 +85,8 @@ int auth_resolve(struct request *req)
 	sha256_hex(tok, strlen(tok), hash);
 	st = db_stmt(db,
 		     "SELECT s.id, s.user_id, s.last_seen_at, s.expires_at, "
-		     "u.role, u.username, u.locked FROM sessions s "
+		     "u.role, u.username, u.locked, u.totp_enabled "
+		     "FROM sessions s "
 		     "JOIN users u ON u.id = s.user_id "
 		     "WHERE s.token_hash = ? AND s.revoked = 0",
 		     "s", hash);
@@ -89,6 +105,8 @@ int auth_resolve(struct request *req)
 		int idle = session_idle_timeout(role);
 
 		if (!locked && role && now < exp && now - seen < idle) {
+			memcpy(req->token_hash, hash, sizeof(hash));
+			req->totp_enabled = sqlite3_column_int(st, 7);
 			ctx->user_id = uid;
 			ctx->role = role;
 			ctx->session_id = sid;
@@ -137,9 +155,7 @@ int auth_csrf_ok(struct request *req)
 {
 	struct atr_ctx *ctx = &req->ctx;
 	const char *tok, *origin;
-	char hash[65];
-	sqlite3_stmt *st;
-	int ok = 0;
+	char expected[TOKEN_STR_LEN];
 
 	if (!ctx->user_id) {
 		/* Anonymous unsafe requests (login, activation): a browser
@@ -150,16 +166,11 @@ int auth_csrf_ok(struct request *req)
 	if (!same_origin(req))
 		return 0;
 	tok = request_header(req, "X-CSRF-Token");
-	if (!tok || strlen(tok) > 128)
+	if (!tok || strlen(tok) != TOKEN_STR_LEN - 1 || !req->token_hash[0])
 		return 0;
-	sha256_hex(tok, strlen(tok), hash);
-	st = db_stmt(ctx_db(ctx), "SELECT csrf_hash FROM sessions WHERE id = ?",
-		     "i", ctx->session_id);
-	if (st && sqlite3_step(st) == SQLITE_ROW)
-		ok = ct_equal((const char *)sqlite3_column_text(st, 0), hash);
-	if (st)
-		sqlite3_reset(st);
-	return ok;
+	/* The expected token derives from the session: no query needed. */
+	csrf_for(req->token_hash, expected);
+	return ct_equal(tok, expected);
 }
 
 int auth_must_enroll(struct atr_ctx *ctx)
@@ -168,6 +179,8 @@ int auth_must_enroll(struct atr_ctx *ctx)
 	int enrolled = 1;
 	if (!ctx->user_id || !auth_totp_required(ctx->role))
 		return 0;
+	if (ctx->req && ctx->req->token_hash[0] && ctx->req->totp_enabled)
+		return 0; /* read with the session */
 	st = db_stmt(ctx_db(ctx), "SELECT totp_enabled FROM users WHERE id = ?",
 		     "i", ctx->user_id);
 	if (st && sqlite3_step(st) == SQLITE_ROW)
@@ -198,11 +211,6 @@ void auth_cookie_set(struct atr_ctx *ctx, const char *base, const char *value,
 				     cookie_name(base), value, max_age,
 				     tls() ? "; Secure" : ""));
 }
-
-/* The CSRF token of a session is HMAC(key, token hash): the same for every
- * tab of that session, never stored in clear, and new whenever the session
- * token is. The key lives in core_secrets so tokens survive a restart. */
-static unsigned char csrf_key[crypto_auth_hmacsha256_KEYBYTES];
 
 int auth_init(struct db *db)
 {
@@ -237,20 +245,15 @@ int auth_init(struct db *db)
 	return 0;
 }
 
-/* token_hash (hex) -> CSRF token (base64url, TOKEN_STR_LEN). */
-static void csrf_for(const char *token_hash, char out[TOKEN_STR_LEN])
-{
-	unsigned char mac[crypto_auth_hmacsha256_BYTES];
-	crypto_auth_hmacsha256(mac, (const unsigned char *)token_hash,
-			       strlen(token_hash), csrf_key);
-	sodium_bin2base64(out, TOKEN_STR_LEN, mac, sizeof(mac),
-			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-}
-
 const char *session_csrf(struct atr_ctx *ctx)
 {
 	char csrf[TOKEN_STR_LEN];
-	sqlite3_stmt *st = db_stmt(ctx_db(ctx),
+	sqlite3_stmt *st;
+	if (ctx->req && ctx->req->token_hash[0]) {
+		csrf_for(ctx->req->token_hash, csrf);
+		return arena_strdup(ctx->arena, csrf);
+	}
+	st = db_stmt(ctx_db(ctx),
 				   "SELECT token_hash FROM sessions WHERE id = ?",
 				   "i", ctx->session_id);
 	const char *out = NULL;

@@ -294,14 +294,11 @@ int idh_logout(struct atr_ctx *ctx)
 int idh_me(struct atr_ctx *ctx)
 {
 	/* The session's CSRF token is derived, not stored: every tab of
-	 * the session gets the same one. Calling me also counts as
-	 * activity (the "stay signed in" button). */
+	 * the session gets the same one. Like every signed-in request, me
+	 * counts as activity (the "stay signed in" button): auth_resolve
+	 * refreshes the idle timer. */
 	const char *csrf = session_csrf(ctx);
-	if (!csrf ||
-	    db_done(db_stmt(ctx_db(ctx),
-			    "UPDATE sessions SET last_seen_at = ? WHERE id = ?",
-			    "ii", (long long)time(NULL), ctx->session_id)) !=
-		ATR_OK)
+	if (!csrf)
 		return respond_error(ctx->req, 503, "unavailable",
 				     "the service is temporarily unavailable");
 	return respond_json(ctx->req, 200, auth_body(ctx, ctx->user_id, csrf));

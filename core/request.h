@@ -57,6 +57,10 @@ struct request {
 	char id[24];
 	unsigned long long t0; /* monotonic microseconds */
 	char client[48];
+	/* Set by auth_resolve for a live session: the SHA-256 of its token
+	 * (the CSRF token derives from it) and whether TOTP is enrolled. */
+	char token_hash[65];
+	int totp_enabled;
 
 	/* body */
 	char *body;
