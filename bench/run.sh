@@ -9,8 +9,7 @@
 #
 # Environment: BUILD (default ./build), BENCH_DURATION (wrk -d, default
 # 10s), BENCH_CONNECTIONS (default 64), BENCH_WORKERS (default 2),
-# BENCH_POLL (poll or epoll, default poll), BENCH_ROUNDS (default 3),
-# BENCH_WF_EVENT and BENCH_WF_PATH (the workflow scenario, see there).
+# BENCH_POLL (poll or epoll, default poll), BENCH_ROUNDS (default 3).
 #
 # Fairness: in a scenario every server is started first and left idle while
 # another is measured; the wrk runs then alternate between them for
@@ -32,9 +31,11 @@ WORKERS=${BENCH_WORKERS:-2}
 POLL=${BENCH_POLL:-poll}
 ROUNDS=${BENCH_ROUNDS:-3}
 THREADS=2
+HZ=$(getconf CLK_TCK)
 SCENARIOS="healthz rss auth_read plugin_route login login_mixed workflow pollmodes"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/atrium-bench-XXXXXX")
+PLUGIN_DIR=$BUILD/plugins
 PIDS=""
 
 stop_all() {
@@ -70,6 +71,22 @@ build_bare() {
 	    -o "$BARE" $(pkg-config --libs libmicrohttpd) -lpthread
 }
 
+# bench/ping.c as a plugin, the way the Makefile builds plugins, into a
+# copy of the built plugin folder; sets PLUGIN_DIR to that copy.
+build_ping() {
+	mkdir -p "$WORK/plugins"
+	if [ -d "$BUILD/plugins" ]; then
+		cp -R "$BUILD/plugins/." "$WORK/plugins/"
+	fi
+	${CC:-cc} -std=c11 -D_DEFAULT_SOURCE -O2 -g -Wall -Wextra -Werror \
+	    -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wcast-qual \
+	    -Wsign-compare -fno-common -fPIC -fvisibility=hidden \
+	    -I"$ROOT/sdk/include" $(pkg-config --cflags jansson) -shared \
+	    -Wl,-z,defs -o "$WORK/plugins/benchping.so" "$ROOT/bench/ping.c" \
+	    $(pkg-config --libs jansson)
+	PLUGIN_DIR=$WORK/plugins
+}
+
 # ---- daemons ----------------------------------------------------------------
 
 # Waits for "listening on http://ADDR:PORT" in file $1; prints PORT.
@@ -93,6 +110,7 @@ start_bare() {
 	PID=$!
 	PIDS="$PIDS $PID"
 	PORT=$(wait_port "$WORK/$1.out") || die "bare server did not start"
+	echo "$PORT $PID" >>"$WORK/pids"
 }
 
 # start_atriumd NAME ["[server] EXTRA"] ["TRAILING INI TEXT"]: a fresh
@@ -110,7 +128,7 @@ port = 0
 workers = $WORKERS
 poll = $POLL
 themes_dir = $ROOT/themes
-plugin_dir = $BUILD/plugins
+plugin_dir = $PLUGIN_DIR
 ${2:-access_log = off}
 
 [database]
@@ -135,6 +153,7 @@ run_atriumd() {
 	PIDS="$PIDS $PID"
 	PORT=$(wait_port "$WORK/$1.out") ||
 	    die "atriumd $1 did not start: $(cat "$WORK/$1.err")"
+	echo "$PORT $PID" >>"$WORK/pids"
 }
 
 stop_pid() {
@@ -166,11 +185,12 @@ proc_kib() {
 # ---- load -------------------------------------------------------------------
 
 # run_wrk URL [wrk options...]: one wrk run; sets RPS, P99 (ms), NON2XX and
-# TOTAL.
+# TOTAL, and clears US.
 run_wrk() {
 	url=$1
 	shift
 	out=$WORK/wrk.out
+	US=
 	wrk -t"$THREADS" -c"$CONNS" -d"$DUR" --latency "$@" "$url" >"$out" 2>&1 ||
 	    die "wrk failed: $(cat "$out")"
 	RPS=$(sed -n 's/^Requests\/sec:[[:space:]]*\([0-9.]*\).*/\1/p' "$out")
@@ -185,30 +205,54 @@ run_wrk() {
 	[ -n "$RPS" ] || die "no figures from wrk: $(cat "$out")"
 }
 
-# measure KEY URL [wrk options...]: one run, remembered under KEY.
+# CPU time a process (all its threads) has used, in clock ticks.
+cpu_ticks() {
+	awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+# measure KEY URL [wrk options...]: one run, remembered under KEY with the
+# server's CPU time per request (found by the URL's port), which on a busy
+# machine is steadier than requests/s.
 measure() {
 	key=$1
 	shift
+	mport=$(echo "$1" | sed 's|^http://[0-9.]*:\([0-9]*\).*|\1|')
+	mpid=$(awk -v p="$mport" '$1 == p { print $2 }' "$WORK/pids" | tail -n1)
+	t0=$(cpu_ticks "$mpid")
 	run_wrk "$@"
-	echo "$RPS $P99 $NON2XX" >>"$WORK/res.$key"
+	t1=$(cpu_ticks "$mpid")
+	US=$(awk -v t="$((t1 - t0))" -v hz="$HZ" -v n="$TOTAL" \
+	    'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
+	echo "$RPS $P99 $NON2XX $US" >>"$WORK/res.$key"
 }
 
-# median KEY: sets RPS, P99 and NON2XX to the medians of KEY's runs.
+# median KEY: sets RPS, P99, US (CPU microseconds per request) to the
+# medians of KEY's runs and NON2XX to the sum.
 median() {
 	f=$WORK/res.$1
-	RPS=$(awk '{ print $1 }' "$f" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
-	P99=$(awk '{ print $2 }' "$f" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+	RPS=$(col_median "$f" 1)
+	P99=$(col_median "$f" 2)
+	US=$(col_median "$f" 4)
 	NON2XX=$(awk '{ s += $3 } END { print s + 0 }' "$f")
 }
 
-# report LABEL [BASE_RPS]: one row from RPS/P99/NON2XX.
+col_median() {
+	awk -v c="$2" '{ print $c }' "$1" | sort -n |
+	    awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+
+# report LABEL [BASE_RPS BASE_US]: one row from RPS/P99/US/NON2XX; with a
+# base, the ratios of throughput and of CPU per request (base/this).
 report() {
 	if [ -n "${2:-}" ]; then
-		ratio=$(awk -v a="$RPS" -v b="$2" 'BEGIN { printf "%.2f", a / b }')
+		ratio=$(ratio_of "$RPS" "$2")
+		cratio=$(ratio_of "$3" "$US")
 	else
 		ratio="-"
+		cratio="-"
 	fi
-	printf '  %-46s %8.0f req/s  p99 %7s ms  ratio %5s' "$1" "$RPS" "$P99" "$ratio"
+	printf '  %-44s %7.0f req/s  p99 %7s ms  %6s us/req  ratio %4s  cpu %4s' \
+	    "$1" "$RPS" "$P99" "${US:--}" "$ratio" "$cratio"
 	[ "$NON2XX" = 0 ] || printf '  (%s non-2xx)' "$NON2XX"
 	printf '\n'
 }
@@ -241,11 +285,12 @@ scenario_healthz() {
 	done
 	median h-bare
 	BARE_RPS=$RPS
+	BARE_US=$US
 	report "bare libmicrohttpd GET /"
 	median h-off
-	report "atriumd GET /healthz (access_log = off)" "$BARE_RPS"
+	report "atriumd GET /healthz (access_log = off)" "$BARE_RPS" "$BARE_US"
 	median h-on
-	report "atriumd GET /healthz (access_log = on)" "$BARE_RPS"
+	report "atriumd GET /healthz (access_log = on)" "$BARE_RPS" "$BARE_US"
 	stop_all
 }
 
@@ -289,44 +334,63 @@ scenario_auth_read() {
 	done
 	median a-bare
 	BARE_RPS=$RPS
+	BARE_US=$US
 	report "bare libmicrohttpd GET /"
 	median a-atr
-	report "atriumd GET /api/notifications (signed in)" "$BARE_RPS"
+	report "atriumd GET /api/notifications (signed in)" "$BARE_RPS" "$BARE_US"
 	stop_all
 }
 
-# A plugin route next to the core's own routes, same daemon.
+# Plugin dispatch: bench/ping.c's GET /api/benchping does what the core's
+# GET /healthz does (SELECT 1, a small JSON object), so in one daemon their
+# ratio is the cost of going through the plugin host API. With the
+# scheduling plugin built, its GET /types is shown too, next to a core
+# signed-in read (different work: for reference only).
 scenario_plugin_route() {
-	section "plugin route: GET /api/scheduling/types (target: <= 5% over core)"
-	if [ ! -f "$BUILD/plugins/scheduling.so" ]; then
-		echo "  skipped: $BUILD/plugins/scheduling.so is not built"
-		return 0
-	fi
+	section "plugin route vs the core's own (target: plugin dispatch <= 5%)"
+	build_ping
 	start_bare bare-plugin "$POLL"
 	B=$PORT
+	sched=off
+	[ -f "$PLUGIN_DIR/scheduling.so" ] && sched=on
 	start_atriumd plugin "access_log = off" "[plugins]
-scheduling = on"
+benchping = on
+scheduling = $sched"
 	COOKIE=$(login_cookie patient.demo)
 	r=0
 	while [ $r -lt "$ROUNDS" ]; do
 		measure p-bare "http://127.0.0.1:$B/"
 		measure p-health "http://127.0.0.1:$PORT/healthz"
-		measure p-core "http://127.0.0.1:$PORT/api/notifications" -H "Cookie: $COOKIE"
-		measure p-plugin "http://127.0.0.1:$PORT/api/scheduling/types" -H "Cookie: $COOKIE"
+		measure p-ping "http://127.0.0.1:$PORT/api/benchping"
+		if [ $sched = on ]; then
+			measure p-core "http://127.0.0.1:$PORT/api/notifications" -H "Cookie: $COOKIE"
+			measure p-sched "http://127.0.0.1:$PORT/api/scheduling/types" -H "Cookie: $COOKIE"
+		fi
 		r=$((r + 1))
 	done
 	median p-bare
 	BARE_RPS=$RPS
+	BARE_US=$US
 	report "bare libmicrohttpd GET /"
 	median p-health
-	report "atriumd GET /healthz (public, core)" "$BARE_RPS"
-	median p-core
-	CORE_RPS=$RPS
-	report "atriumd GET /api/notifications (signed in, core)" "$BARE_RPS"
-	median p-plugin
-	report "atriumd GET /api/scheduling/types (signed in)" "$BARE_RPS"
-	printf '  plugin route / core signed-in route: %s\n' "$(ratio_of "$RPS" "$CORE_RPS")"
+	HEALTH_RPS=$RPS
+	HEALTH_US=$US
+	report "atriumd core GET /healthz" "$BARE_RPS" "$BARE_US"
+	median p-ping
+	report "atriumd plugin GET /api/benchping (same work)" "$BARE_RPS" "$BARE_US"
+	printf '  plugin dispatch: %s us of CPU per request more than /healthz (%s%%)\n' \
+	    "$(awk -v a="$US" -v b="$HEALTH_US" 'BEGIN { printf "%.1f", a - b }')" \
+	    "$(awk -v a="$US" -v b="$HEALTH_US" 'BEGIN { printf "%+.1f", (a / b - 1) * 100 }')"
+	if [ $sched = on ]; then
+		median p-core
+		report "atriumd core GET /api/notifications (signed in)" "$BARE_RPS" "$BARE_US"
+		median p-sched
+		report "atriumd GET /api/scheduling/types (signed in)" "$BARE_RPS" "$BARE_US"
+	else
+		echo "  scheduling plugin not built: its route is skipped"
+	fi
 	stop_all
+	PLUGIN_DIR=$BUILD/plugins
 }
 
 # Sign-ins per second at the production argon2id cost (the defaults of
@@ -387,45 +451,9 @@ scenario_login_mixed() {
 	stop_pid "$PID"
 }
 
-# Cost of one before_ handler: the same route without any workflow script
-# and with one empty handler on BENCH_WF_EVENT. BENCH_WF_PATH must be a GET
-# route that emits that event (run with the scheduling plugin on).
+# The workflow handler cost is measured by bench_workflow, below.
 scenario_workflow() {
-	section "workflow handler cost"
-	if [ -z "${BENCH_WF_EVENT:-}" ] || [ -z "${BENCH_WF_PATH:-}" ]; then
-		echo "  skipped: set BENCH_WF_EVENT and BENCH_WF_PATH to a GET route"
-		echo "  that emits a before_ event (none of the core's GET routes do)"
-		return 0
-	fi
-	start_atriumd wf-no "access_log = off" "[plugins]
-scheduling = on"
-	NO=$PORT
-	C_NO=$(login_cookie patient.demo)
-	start_atriumd wf-yes "access_log = off" "[plugins]
-scheduling = on"
-	stop_pid "$PID"
-	printf 'atrium.on("%s", function(e) end)\n' "$BENCH_WF_EVENT" \
-	    >"$WORK/wf-yes/workflows/bench.lua"
-	run_atriumd wf-yes
-	YES=$PORT
-	C_YES=$(login_cookie patient.demo)
-	r=0
-	while [ $r -lt "$ROUNDS" ]; do
-		measure wf-no "http://127.0.0.1:$NO$BENCH_WF_PATH" -H "Cookie: $C_NO"
-		measure wf-yes "http://127.0.0.1:$YES$BENCH_WF_PATH" -H "Cookie: $C_YES"
-		r=$((r + 1))
-	done
-	median wf-no
-	NO_RPS=$RPS
-	report "GET $BENCH_WF_PATH, no handler"
-	median wf-yes
-	report "GET $BENCH_WF_PATH, one empty handler" "$NO_RPS"
-	# With the workers saturated, each request costs WORKERS/RPS seconds
-	# of worker time.
-	printf '  added per request: %s us of worker time (target <= 2)\n' \
-	    "$(awk -v a="$RPS" -v b="$NO_RPS" -v w="$WORKERS" \
-		'BEGIN { printf "%.2f", (w / a - w / b) * 1e6 }')"
-	stop_all
+	bench_workflow
 }
 
 # poll against epoll at 256 connections, bare and atriumd.
@@ -456,22 +484,138 @@ scenario_pollmodes() {
 	CONNS=$saved
 	median m-bp
 	B_POLL=$RPS
+	B_POLL_US=$US
 	report "bare GET / (poll)"
 	median m-be
 	B_EPOLL=$RPS
+	B_EPOLL_US=$US
 	report "bare GET / (epoll)"
 	median m-ap
 	A_POLL=$RPS
-	report "atriumd GET /healthz (poll)" "$B_POLL"
+	A_POLL_US=$US
+	report "atriumd GET /healthz (poll)" "$B_POLL" "$B_POLL_US"
 	median m-ae
 	A_EPOLL=$RPS
-	report "atriumd GET /healthz (epoll)" "$B_EPOLL"
+	A_EPOLL_US=$US
+	report "atriumd GET /healthz (epoll)" "$B_EPOLL" "$B_EPOLL_US"
 	awk -v p="$A_POLL" -v e="$A_EPOLL" 'BEGIN {
 		d = (e - p) / p * 100
 		if (d > 5) printf "  epoll wins by %.0f%% for atriumd\n", d
 		else if (d < -5) printf "  poll wins by %.0f%% for atriumd\n", -d
 		else printf "  no clear winner for atriumd (epoll %+.0f%%)\n", d }'
 	stop_all
+}
+
+# ---- workflow handler cost, in process and over HTTP (bench_workflow) -------
+
+# The cost of one simple before_ handler per request (scenario "workflow"):
+# - events_emit() as a request calls it, with no handler and with one empty
+#   before_ handler, payload shaped like appointment.before_book
+#   (bench/workflow_emit.c linked with libcore.a; wall and CPU time, 1 and
+#   2 threads);
+# - over HTTP, POST /api/scheduling/appointments, the only route that emits
+#   a before_ event, and one that books: to keep its state fixed both
+#   daemons refuse every booking with one rule, and one of them runs an
+#   empty handler first. The difference in server CPU per request is one
+#   handler's cost as a request pays it; it is far below this route's
+#   run-to-run noise, which is printed next to it.
+bench_workflow() {
+	section "workflow handler cost: events_emit() in process"
+	[ -f "$BUILD/libcore.a" ] || die "$BUILD/libcore.a is missing: run make"
+	${CC:-cc} -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -O2 -g -Wall \
+	    -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	    -Wcast-qual -Wsign-compare -fno-common -fPIC \
+	    -I"$ROOT/sdk/include" -I"$ROOT/core" \
+	    $(pkg-config --cflags libmicrohttpd sqlite3 inih jansson lua5.4 \
+		libsodium liboath libqrencode libcurl) \
+	    "$ROOT/bench/workflow_emit.c" "$BUILD/libcore.a" \
+	    -o "$BUILD/bench/workflow_emit" \
+	    $(pkg-config --libs libmicrohttpd sqlite3 inih jansson lua5.4 \
+		libsodium liboath libqrencode libcurl) \
+	    -lcrack -ldl -lpthread -lm
+	"$BUILD/bench/workflow_emit" 100000 "$WORKERS" 5
+
+	section "workflow handler cost: POST /api/scheduling/appointments, refused by a rule"
+	if [ ! -f "$BUILD/plugins/scheduling.so" ]; then
+		echo "  skipped: $BUILD/plugins/scheduling.so is not built"
+		return 0
+	fi
+	deny='atrium.on("appointment.before_book", function(ev) return "bench deny" end)'
+	mkdir -p "$WORK/wf-h1/workflows" "$WORK/wf-h2/workflows"
+	printf '%s\n' "$deny" >"$WORK/wf-h1/workflows/20-deny.lua"
+	printf '%s\n' "$deny" >"$WORK/wf-h2/workflows/20-deny.lua"
+	printf 'atrium.on("appointment.before_book", function(ev) end)\n' \
+	    >"$WORK/wf-h2/workflows/10-empty.lua"
+	for n in h1 h2; do
+		start_atriumd "wf-$n" "access_log = off" "[plugins]
+scheduling = on"
+		wf_booking_script "wf-$n" || return 0
+		eval "WF_PORT_$n=\$PORT"
+	done
+	r=0
+	while [ $r -lt "$ROUNDS" ]; do
+		measure wf-h1 "http://127.0.0.1:$WF_PORT_h1/api/scheduling/appointments" -s "$WORK/wf-h1.lua"
+		measure wf-h2 "http://127.0.0.1:$WF_PORT_h2/api/scheduling/appointments" -s "$WORK/wf-h2.lua"
+		r=$((r + 1))
+	done
+	median wf-h1
+	H1_RPS=$RPS
+	H1_US=$US
+	report "the refusing rule alone (all 403 by design)"
+	median wf-h2
+	report "an empty handler, then the rule" "$H1_RPS" "$H1_US"
+	printf '  difference: %s us of server CPU per request (target <= 2)\n' \
+	    "$(awk -v a="$US" -v b="$H1_US" 'BEGIN { printf "%.1f", a - b }')"
+	if [ "$ROUNDS" -gt 1 ]; then
+		printf '  noise: runs of the rule-alone daemon differ by up to %s us/req\n' \
+		    "$(awk '{ print $4 }' "$WORK/res.wf-h1" | sort -n |
+			awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.1f", hi - lo }')"
+	fi
+	stop_all
+}
+
+# wf_booking_script NAME: signs patient.demo in on $PORT, finds a free
+# telehealth slot a week or more ahead, checks the rule refuses it, and
+# writes $WORK/NAME.lua, a wrk script posting that booking.
+wf_booking_script() {
+	wf_base=http://127.0.0.1:$PORT
+	wf_pw=$(demo_password patient.demo)
+	wf_resp=$(curl -s -D - -H 'Content-Type: application/json' \
+	    -d "{\"username\":\"patient.demo\",\"password\":\"$wf_pw\"}" \
+	    "$wf_base/api/auth/login")
+	wf_cookie=$(echo "$wf_resp" | sed -n 's/^[Ss]et-[Cc]ookie: \(atrium_session=[^;]*\);.*/\1/p' | head -n1)
+	wf_csrf=$(echo "$wf_resp" | tr ',' '\n' | sed -n 's/.*"csrf_token":"\([^"]*\)".*/\1/p' | head -n1)
+	[ -n "$wf_cookie" ] && [ -n "$wf_csrf" ] || die "$1: cannot sign in patient.demo"
+	wf_type=$(curl -s -H "Cookie: $wf_cookie" "$wf_base/api/scheduling/types" | tr '{' '\n' |
+	    sed -n 's/^"id":\([0-9]*\),"name":"Telehealth check-in".*"provider_ids":\[\([0-9]*\).*/\1 \2/p' | head -n1)
+	[ -n "$wf_type" ] || die "$1: no telehealth visit type"
+	set -- "$1" $wf_type
+	wf_start=
+	wf_n=7
+	while [ -z "$wf_start" ] && [ $wf_n -lt 21 ]; do
+		wf_day=$(date -u -d "+$wf_n days" +%F)
+		wf_start=$(curl -s -H "Cookie: $wf_cookie" \
+		    "$wf_base/api/scheduling/slots?type=$2&provider=$3&from=$wf_day&to=$wf_day" |
+		    tr ',' '\n' | sed -n 's/^.*"start":"\([^"]*\)"$/\1/p' | head -n1)
+		wf_n=$((wf_n + 1))
+	done
+	[ -n "$wf_start" ] || die "$1: no free slot in three weeks"
+	wf_body="{\"type_id\":$2,\"provider_id\":$3,\"start\":\"$wf_start\"}"
+	wf_check=$(curl -s -H 'Content-Type: application/json' -H "Cookie: $wf_cookie" \
+	    -H "X-CSRF-Token: $wf_csrf" -H "Origin: $wf_base" -d "$wf_body" \
+	    "$wf_base/api/scheduling/appointments")
+	case $wf_check in
+	*'"bench deny"'*) ;;
+	*) die "$1: the booking was not refused by the rule: $wf_check" ;;
+	esac
+	cat >"$WORK/$1.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '$wf_body'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Cookie"] = "$wf_cookie"
+wrk.headers["X-CSRF-Token"] = "$wf_csrf"
+wrk.headers["Origin"] = "$wf_base"
+LUA
 }
 
 # ---- main -------------------------------------------------------------------

@@ -68,9 +68,10 @@ static int ui_manifest(struct atr_ctx *ctx)
 		    : json_array();
 	return respond_json(
 	    ctx->req, 200,
-	    json_pack("{s:{s:s,s:s,s:s},s:o,s:o,s:i}", "practice", "name",
+	    json_pack("{s:{s:s,s:s,s:s,s:b},s:o,s:o,s:i}", "practice", "name",
 		      g_cfg->practice_name, "theme", g_cfg->theme, "timezone",
-		      g_cfg->timezone, "user", user,
+		      g_cfg->timezone, "self_registration",
+		      g_cfg->self_registration, "user", user,
 		      "pages", pages, "idle_timeout_seconds",
 		      ctx->user_id ? session_idle_timeout(ctx->role)
 				   : g_cfg->idle_timeout_patient));

@@ -140,9 +140,22 @@ static int clinical(const char *name)
 	return strncmp(name, "user.", 5) && strncmp(name, "notification.", 13);
 }
 
-static int add_known(const struct atr_event_decl *e)
+/* Appends e to the known events; a name already known (a plugin declaring
+ * the core's event or another plugin's) is skipped with a warning, since
+ * the engine would only ever use the first declaration. who names the
+ * declarer. 0, or -1 when out of memory. */
+static int add_known(const struct atr_event_decl *e, const char *who)
 {
-	struct wf_event_info *k = realloc(known, (nknown + 2) * sizeof(*k));
+	struct wf_event_info *k;
+	for (size_t i = 0; i < nknown; i++)
+		if (!strcmp(known[i].name, e->name)) {
+			log_comp(LOG_WARN, "workflow",
+				 "%s declares event '%s' again; the first "
+				 "declaration is kept",
+				 who, e->name);
+			return 0;
+		}
+	k = realloc(known, (nknown + 2) * sizeof(*k));
 	if (!k)
 		return -1;
 	known = k;
@@ -160,13 +173,16 @@ static int build_known(void)
 	known = NULL;
 	nknown = 0;
 	for (const struct atr_event_decl *e = core_events; e->name; e++)
-		if (add_known(e))
+		if (add_known(e, "the core"))
 			return -1;
 	for (size_t i = 0; i < plugins_count(); i++) {
 		const struct atr_event_decl *e =
 		    plugin_desc(plugins_at(i))->events;
+		char who[96];
+		snprintf(who, sizeof(who), "plugin '%s'",
+			 plugin_name(plugins_at(i)));
 		for (; e && e->name; e++)
-			if (add_known(e))
+			if (add_known(e, who))
 				return -1;
 	}
 	return 0;
@@ -250,9 +266,8 @@ int events_emit(struct atr_ctx *ctx, const char *event, json_t *payload,
 		*reason = NULL;
 	if (!event || !json_is_object(payload))
 		return ATR_EINVAL;
-	for (size_t i = 0; i < nknown; i++)
-		if (!strcmp(known[i].name, event))
-			known_event = 1;
+	for (size_t i = 0; i < nknown && !known_event; i++)
+		known_event = !strcmp(known[i].name, event);
 	if (!known_event) {
 		log_msg(LOG_WARN, "event '%s' is not declared by any plugin",
 			event);

@@ -217,6 +217,7 @@ test('sessions list: sign out another session; a password change ends the others
   assert.equal(await rows.count(), 2);
   await rows.locator('button', { hasText: 'Sign out' }).click();
   await a.getByText('That session was signed out.').waitFor();
+  await a.waitForFunction(() => document.querySelectorAll('#sessions-h ~ div tbody tr').length === 1);
   assert.equal(await rows.count(), 1);
 
   await b.goto(server.base + '/#/notifications');

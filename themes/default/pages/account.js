@@ -185,8 +185,8 @@ function sessionsSection(app) {
   const revoke = async (s) => {
     try {
       await app.api('DELETE', '/api/auth/sessions/' + encodeURIComponent(s.id));
-      box.show('That session was signed out.', 'success');
       await load();
+      box.show('That session was signed out.', 'success');
       const h = document.getElementById('sessions-h');
       if (h) { h.setAttribute('tabindex', '-1'); h.focus(); }
     } catch (e) {

@@ -78,8 +78,8 @@ export async function render(root, app) {
   async function userAction(u, action, done) {
     try {
       await app.api('POST', '/api/admin/users/' + encodeURIComponent(u.id) + '/' + action);
-      box.show(done, 'success');
       await search(false);
+      box.show(done, 'success');
     } catch (e) {
       if (!(e instanceof app.ApiError) || e.signedOut) return;
       box.show(e.message, 'error');
