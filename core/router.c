@@ -79,35 +79,43 @@ int router_param_secret(const char *name)
 	return strstr(name, "token") != NULL;
 }
 
+/* Appends n bytes of s to buf (capacity len, one byte kept for the NUL). */
+static size_t put(char *buf, size_t at, size_t len, const char *s, size_t n)
+{
+	if (at + 1 >= len)
+		return at;
+	if (n > len - 1 - at)
+		n = len - 1 - at;
+	memcpy(buf + at, s, n);
+	return at + n;
+}
+
+/* The values of a match point into m->buf, a copy of the matched path, so
+ * each one's offset is also its place in `path`. That holds for a 405 too,
+ * where the parameters are known but no route was chosen. */
 const char *router_redacted_path(const struct route_match *m,
 				 const char *path, char *buf, size_t len)
 {
-	const char *p;
-	size_t n = 0;
-	int secret = 0, i = 0;
+	size_t n = 0, at = 0, plen = strlen(path);
+	int secret = 0;
 
 	for (int k = 0; k < m->nparams; k++)
 		secret |= router_param_secret(m->names[k]);
-	if (!m->route || !secret || !len)
+	if (!secret || !len)
 		return path;
-	/* Walk the pattern: literal segments as they are, parameters from
-	 * the match in order. */
-	for (p = m->route->pattern; *p && n + 1 < len;) {
-		if (*p == ':' && p[-1] == '/') {
-			const char *v = i < m->nparams
-					    ? (router_param_secret(m->names[i])
-						   ? "[redacted]"
-						   : m->values[i])
-					    : "";
-			n += (size_t)snprintf(buf + n, len - n, "%s", v);
-			if (n >= len)
-				n = len - 1;
-			i++;
-			p += strcspn(p, "/");
-		} else {
-			buf[n++] = *p++;
-		}
+	for (int k = 0; k < m->nparams; k++) {
+		size_t off, vlen;
+		if (!router_param_secret(m->names[k]))
+			continue;
+		off = (size_t)(m->values[k] - m->buf);
+		vlen = strlen(m->values[k]);
+		if (off < at || off + vlen > plen)
+			continue;
+		n = put(buf, n, len, path + at, off - at);
+		n = put(buf, n, len, "[redacted]", 10);
+		at = off + vlen;
 	}
+	n = put(buf, n, len, path + at, plen - at);
 	buf[n] = '\0';
 	return buf;
 }

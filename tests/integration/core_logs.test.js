@@ -120,3 +120,17 @@ test('access lines reach stderr while the daemon runs', async () => {
     await q.stop();
   }
 });
+
+test('a token in the path stays out of the log on a 405 too', { skip: !require('node:fs').existsSync(`${require('./lib').BUILD}/plugins/scheduling.so`) && 'scheduling plugin not built' }, async () => {
+  const q = await startDaemon({ demo: false, config: { plugins: { scheduling: 'on' } } });
+  const secret = 'TokenForA405Check0123456789abcdef';
+  try {
+    // The route is POST-only: GET and DELETE match its shape but not its method.
+    assert.equal((await request(q, 'GET', `/api/scheduling/reminders/${secret}/confirm`)).status, 405);
+    assert.equal((await request(q, 'DELETE', `/api/scheduling/reminders/${secret}`)).status, 405);
+  } finally {
+    await q.stop();
+  }
+  assert.ok(!q.stderr.includes(secret), 'token in stderr');
+  assert.match(q.stderr, /path="\/api\/scheduling\/reminders\/\[redacted\]\/confirm" status=405/);
+});

@@ -2,7 +2,8 @@
  * test_router.c - unit tests for core/router.c: literal segments beat
  * parameters, parameters are extracted, 405 carries the Allow list, bad or
  * conflicting routes are refused, trailing slashes and over-long paths do
- * not match, HEAD falls back to GET, and a disabled plugin's routes vanish.
+ * not match, HEAD falls back to GET, a disabled plugin's routes vanish, and
+ * secret ("token") parameters are redacted from the logged path.
  * The router knows nothing of HTTP, so no daemon is needed.
  */
 #include <setjmp.h>
@@ -332,6 +333,59 @@ static void test_registration_order_kept(void **state)
 	assert_null(rt);
 }
 
+static void test_redacted_path(void **state)
+{
+	struct router *r = *state;
+	struct route_match m;
+	char buf[256];
+	const char *p = "/api/s/reminders/SeCrEt123/confirm";
+	const char *out;
+
+	must_add(r, "POST", "/api/s/reminders/:token/confirm", h_a);
+	must_add(r, "GET", "/api/s/items/:id", h_b);
+	must_add(r, "GET", "/api/s/x/:id/:reset_token/:n", h_c);
+	assert_true(router_param_secret("token"));
+	assert_true(router_param_secret("reset_token"));
+	assert_false(router_param_secret("id"));
+
+	assert_int_equal(router_match(r, "POST", p, &m), ROUTE_FOUND);
+	out = router_redacted_path(&m, p, buf, sizeof(buf));
+	assert_string_equal(out, "/api/s/reminders/[redacted]/confirm");
+
+	/* A 405 on the same path chooses no route but must hide it too. */
+	assert_int_equal(router_match(r, "GET", p, &m), ROUTE_BAD_METHOD);
+	out = router_redacted_path(&m, p, buf, sizeof(buf));
+	assert_string_equal(out, "/api/s/reminders/[redacted]/confirm");
+
+	/* Nothing secret: the path itself. */
+	assert_int_equal(router_match(r, "GET", "/api/s/items/7", &m),
+			 ROUTE_FOUND);
+	assert_ptr_equal(router_redacted_path(&m, "/api/s/items/7", buf,
+					      sizeof(buf)),
+			 "/api/s/items/7");
+
+	/* Only the secret one of several. */
+	p = "/api/s/x/5/abcdef/9";
+	assert_int_equal(router_match(r, "GET", p, &m), ROUTE_FOUND);
+	assert_string_equal(router_redacted_path(&m, p, buf, sizeof(buf)),
+			    "/api/s/x/5/[redacted]/9");
+
+	/* A small buffer cuts the path but never shows the secret. */
+	p = "/api/s/reminders/SeCrEt123/confirm";
+	assert_int_equal(router_match(r, "POST", p, &m), ROUTE_FOUND);
+	for (size_t len = 1; len < 40; len++) {
+		out = router_redacted_path(&m, p, buf, len);
+		assert_true(strlen(out) < len);
+		assert_null(strstr(out, "SeCr"));
+	}
+	/* Unmatched paths are returned as they are. */
+	assert_int_equal(router_match(r, "GET", "/nope/SeCrEt", &m),
+			 ROUTE_NOT_FOUND);
+	assert_string_equal(router_redacted_path(&m, "/nope/SeCrEt", buf,
+						 sizeof(buf)),
+			    "/nope/SeCrEt");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -358,6 +412,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_disabled_plugin_routes_vanish,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_registration_order_kept, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_redacted_path, setup,
 					    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
