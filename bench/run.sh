@@ -320,7 +320,7 @@ show_rss() {
 # /api/notifications, not /api/auth/me: /me rotates the CSRF token (a write
 # per request), which would measure SQLite's write lock, not a read.
 scenario_auth_read() {
-	section "authenticated JSON read: GET /api/notifications (target >= 0.7x bare)"
+	section "authenticated JSON read (target >= 0.7x bare)"
 	start_bare bare-auth "$POLL"
 	B=$PORT
 	start_atriumd auth
@@ -329,6 +329,7 @@ scenario_auth_read() {
 	r=0
 	while [ $r -lt "$ROUNDS" ]; do
 		measure a-bare "http://127.0.0.1:$B/"
+		measure a-me "http://127.0.0.1:$PORT/api/auth/me" -H "Cookie: $COOKIE"
 		measure a-atr "http://127.0.0.1:$PORT/api/notifications" -H "Cookie: $COOKIE"
 		r=$((r + 1))
 	done
@@ -336,8 +337,10 @@ scenario_auth_read() {
 	BARE_RPS=$RPS
 	BARE_US=$US
 	report "bare libmicrohttpd GET /"
+	median a-me
+	report "atriumd GET /api/auth/me (session + one indexed read)" "$BARE_RPS" "$BARE_US"
 	median a-atr
-	report "atriumd GET /api/notifications (signed in)" "$BARE_RPS" "$BARE_US"
+	report "atriumd GET /api/notifications (session + list + count)" "$BARE_RPS" "$BARE_US"
 	stop_all
 }
 

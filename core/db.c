@@ -48,6 +48,10 @@ static void db_free(void *p)
 static void make_key(void)
 {
 	pthread_key_create(&db_key, db_free);
+	/* Memory statistics take a process-wide mutex on every allocation,
+	 * which the worker threads would fight over; nothing reads them.
+	 * Must precede the first open (sqlite3_initialize). */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
 int db_setup(const char *path, int busy_timeout_ms)

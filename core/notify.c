@@ -8,7 +8,7 @@
  */
 #include "notify.h"
 
-#include <curl/curl.h>
+#include "curl_dyn.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -339,9 +339,17 @@ int notify_start(const struct config *cfg)
 		fprintf(stderr, "atriumd: %s\n", err);
 		goto fail;
 	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		log_comp(LOG_ERROR, "notify", "libcurl cannot start");
-		goto fail;
+	/* libcurl is loaded only for the channels that need it. */
+	if (cfg->notify_email || cfg->notify_webhook) {
+		if (curl_dyn_load(err, sizeof(err))) {
+			log_comp(LOG_ERROR, "notify", "%s", err);
+			fprintf(stderr, "atriumd: %s\n", err);
+			goto fail;
+		}
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+			log_comp(LOG_ERROR, "notify", "libcurl cannot start");
+			goto fail;
+		}
 	}
 	if (notify_worker_start(cfg)) {
 		curl_global_cleanup();

@@ -15,7 +15,7 @@
  */
 #include "notify.h"
 
-#include <curl/curl.h>
+#include "curl_dyn.h"
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
