@@ -17,6 +17,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -75,6 +76,11 @@ static struct {
 static void *pool_main(void *arg)
 {
 	(void)arg;
+	/* Hashing is deliberately slow; at a lower priority than the request
+	 * workers it uses spare CPU, so a burst of sign-ins slows sign-ins
+	 * rather than every other request (Linux: nice is per thread). */
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), 10))
+		log_msg(LOG_DEBUG, "offload pool: cannot lower priority");
 	pthread_mutex_lock(&pool.mu);
 	for (;;) {
 		struct request *req;
