@@ -32,7 +32,7 @@ POLL=${BENCH_POLL:-poll}
 ROUNDS=${BENCH_ROUNDS:-3}
 THREADS=2
 HZ=$(getconf CLK_TCK)
-SCENARIOS="healthz rss auth_read plugin_route login login_mixed workflow pollmodes"
+SCENARIOS="healthz rss auth_read plugin_route login login_mixed workflow pollmodes sched_search sched_book"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/atrium-bench-XXXXXX")
 PLUGIN_DIR=$BUILD/plugins
@@ -506,6 +506,223 @@ scenario_pollmodes() {
 		if (d > 5) printf "  epoll wins by %.0f%% for atriumd\n", d
 		else if (d < -5) printf "  poll wins by %.0f%% for atriumd\n", -d
 		else printf "  no clear winner for atriumd (epoll %+.0f%%)\n", d }'
+	stop_all
+}
+
+# ---- scheduling: slot search and booking on a busy practice -----------------
+
+# Both scenarios run atriumd on a copy of one seeded practice
+# (bench/sched_seed.py: 20 providers with weekday hours, 40,000 patients,
+# 1,000,000 appointments, 256 signed-in patient sessions), in the practice
+# zone below; it is seeded once per run of this script, in about 10 s.
+SCHED_TZ=${BENCH_SCHED_TZ:-America/New_York}
+
+sched_ini() {
+	printf '[plugins]\nscheduling = on\n\n[practice]\ntimezone = %s\n\n' \
+	    "$SCHED_TZ"
+	printf '[plugin.scheduling]\n; the booking run needs a year of free slots\n'
+	printf 'max_days_ahead = 400\n'
+}
+
+# Can the scheduling scenarios run? Prints why not and returns 1.
+sched_ready() {
+	if [ ! -f "$PLUGIN_DIR/scheduling.so" ]; then
+		echo "  skipped: $PLUGIN_DIR/scheduling.so is not built"
+		return 1
+	fi
+	if ! command -v python3 >/dev/null; then
+		echo "  skipped: python3 is not installed (bench/sched_seed.py)"
+		return 1
+	fi
+	return 0
+}
+
+# sched_start NAME: atriumd NAME on a copy of the seeded practice, seeding
+# it on first use. Sets PID, PORT and DB; the sessions are in
+# $WORK/sched-sessions ("TOKEN CSRF"), the free starts used by sched_book
+# in $WORK/sched-free ("PROVIDER TYPE START", days 31-399, shuffled).
+sched_start() {
+	start_atriumd "$1" "access_log = off" "$(sched_ini)"
+	stop_pid "$PID"
+	if [ ! -f "$WORK/sched-seed.db" ]; then
+		python3 "$ROOT/bench/sched_seed.py" "$DB" --tz "$SCHED_TZ" \
+		    --providers 20 --patients 40000 --appointments 1000000 \
+		    --sessions 256 --sessions-out "$WORK/sched-sessions" \
+		    --free-out "$WORK/sched-free" --free-from 31 \
+		    --free-to 399 >"$WORK/sched-seed.out" 2>&1 ||
+		    die "bench/sched_seed.py failed: $(cat "$WORK/sched-seed.out")"
+		sed 's/^/  /' "$WORK/sched-seed.out"
+		cp "$DB" "$WORK/sched-seed.db"
+	else
+		rm -f "$DB" "$DB-wal" "$DB-shm"
+		cp "$WORK/sched-seed.db" "$DB"
+	fi
+	run_atriumd "$1"
+}
+
+# sched_measure KEY URL [wrk options...]: measure, plus the p50 (ms).
+sched_measure() {
+	measure "$@"
+	awk '$1 == "50%" {
+		v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
+		if (u == "us") v /= 1000; else if (u == "s") v *= 1000;
+		printf "%.2f\n", v }' "$WORK/wrk.out" >>"$WORK/p50.$1"
+}
+
+# sched_row LABEL [BASE_RPS BASE_US]: like report, with the median p50
+# and the ratios to three significant digits (they are small here).
+sched_row() {
+	if [ -n "${2:-}" ]; then
+		ratio=$(awk -v a="$RPS" -v b="$2" 'BEGIN { printf "%.3g", a / b }')
+		cratio=$(awk -v a="$3" -v b="$US" 'BEGIN { printf "%.3g", a / b }')
+	else
+		ratio="-"
+		cratio="-"
+	fi
+	printf '  %-40s %6.0f req/s  p50 %7s ms  p99 %7s ms  %7s us/req  ratio %6s  cpu %6s' \
+	    "$1" "$RPS" "$P50" "$P99" "$US" "$ratio" "$cratio"
+	[ "$NON2XX" = 0 ] || printf '  (%s non-2xx)' "$NON2XX"
+	printf '\n'
+}
+
+sched_median() {
+	median "$1"
+	P50=$(col_median "$WORK/p50.$1" 1)
+}
+
+sched_load() {
+	printf '  load average %s: %s\n' "$1" \
+	    "$(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+# Slot search: GET /slots for one visit type with no provider, so one
+# request covers all 20 providers, over 30 days from today (the practice's
+# date), with the route's default limit (2000 slots; ~6,000 are open). The
+# latency figures are with one connection (a request's own time); with
+# $CONNS connections p50/p99 are mostly queueing (connections / req/s).
+# One run each with limit=200 (book.js shows the first 200) and limit=1
+# (the same search without building a long answer) splits the time
+# between finding the slots and writing them out.
+scenario_sched_search() {
+	section "slot search: 20 providers x 30 days, 1,000,000 appointments (target p99 <= 5 ms)"
+	sched_ready || return 0
+	sched_load before
+	start_bare bare-ss "$POLL"
+	B=$PORT
+	sched_start sched-search
+	ss_type=$(sqlite3 "$DB" "SELECT id FROM scheduling_types WHERE name = 'Telehealth check-in'")
+	read -r ss_tok ss_csrf <"$WORK/sched-sessions"
+	ss_from=$(TZ=$SCHED_TZ date +%F)
+	ss_to=$(TZ=$SCHED_TZ date -d '+29 days' +%F)
+	ss_url="http://127.0.0.1:$PORT/api/scheduling/slots?type=$ss_type&from=$ss_from&to=$ss_to"
+	COOKIE="atrium_session=$ss_tok"
+	curl -s -o "$WORK/slots.json" -H "Cookie: $COOKIE" "$ss_url"
+	printf '  GET %s\n  answer: %s slots, %s bytes, truncated=%s\n' \
+	    "/api/scheduling/slots?type=$ss_type&from=$ss_from&to=$ss_to" \
+	    "$(grep -o '"start"' "$WORK/slots.json" | wc -l)" \
+	    "$(wc -c <"$WORK/slots.json")" \
+	    "$(sed -n 's/.*"truncated":\([a-z]*\).*/\1/p' "$WORK/slots.json")"
+	saved=$CONNS
+	saved_threads=$THREADS
+	r=0
+	while [ $r -lt "$ROUNDS" ]; do
+		CONNS=1
+		THREADS=1
+		sched_measure ss-bare1 "http://127.0.0.1:$B/"
+		sched_measure ss-atr1 "$ss_url" -H "Cookie: $COOKIE"
+		CONNS=$saved
+		THREADS=$saved_threads
+		sched_measure ss-bare "http://127.0.0.1:$B/"
+		sched_measure ss-atr "$ss_url" -H "Cookie: $COOKIE"
+		r=$((r + 1))
+	done
+	CONNS=1
+	THREADS=1
+	sched_measure ss-atr1-200 "$ss_url&limit=200" -H "Cookie: $COOKIE"
+	sched_measure ss-atr1-lim "$ss_url&limit=1" -H "Cookie: $COOKIE"
+	CONNS=$saved
+	THREADS=$saved_threads
+	echo "  1 connection (latency):"
+	sched_median ss-bare1
+	BARE_RPS=$RPS
+	BARE_US=$US
+	sched_row "bare libmicrohttpd GET /"
+	sched_median ss-atr1
+	sched_row "atriumd GET /slots (20 x 30 days)" "$BARE_RPS" "$BARE_US"
+	sched_median ss-atr1-200
+	sched_row "the same, limit=200 (one run)" "$BARE_RPS" "$BARE_US"
+	sched_median ss-atr1-lim
+	sched_row "the same, limit=1 (one run)" "$BARE_RPS" "$BARE_US"
+	echo "  $CONNS connections (throughput):"
+	sched_median ss-bare
+	BARE_RPS=$RPS
+	BARE_US=$US
+	sched_row "bare libmicrohttpd GET /"
+	sched_median ss-atr
+	sched_row "atriumd GET /slots (20 x 30 days)" "$BARE_RPS" "$BARE_US"
+	sched_load after
+	stop_all
+}
+
+# Booking throughput: POST /api/scheduling/appointments with
+# bench/sched_book.lua, every request a different free Telehealth slot
+# (each wrk thread walks its own share of $WORK/sched-free, each round its
+# own part of it) and one of 256 signed-in patients in turn. A booking
+# that is not 201 counts as a failure. Afterwards the database must hold
+# exactly the bookings answered 201, each with its slot claims.
+scenario_sched_book() {
+	section "booking throughput: POST /api/scheduling/appointments (target >= 500 bookings/s)"
+	sched_ready || return 0
+	sched_load before
+	start_bare bare-sb "$POLL"
+	B=$PORT
+	sched_start sched-book
+	seeded=$(sqlite3 "$DB" "SELECT MAX(id) FROM scheduling_appointments")
+	secs=$(echo "$DUR" | sed 's/s$//')
+	per=$(($(wc -l <"$WORK/sched-free") / ROUNDS))
+	export SCHED_BOOK_SESSIONS="$WORK/sched-sessions"
+	export SCHED_BOOK_THREADS="$THREADS"
+	: >"$WORK/sb.counts"
+	r=0
+	while [ $r -lt "$ROUNDS" ]; do
+		sed -n "$((r * per + 1)),$(((r + 1) * per))p" "$WORK/sched-free" \
+		    >"$WORK/sched-free.$r"
+		export SCHED_BOOK_SLOTS="$WORK/sched-free.$r"
+		sched_measure sb-bare "http://127.0.0.1:$B/"
+		sched_measure sb-atr "http://127.0.0.1:$PORT/api/scheduling/appointments" \
+		    -s "$ROOT/bench/sched_book.lua"
+		sed -n 's/^sched_book: //p' "$WORK/wrk.out" >>"$WORK/sb.counts"
+		r=$((r + 1))
+	done
+	sched_median sb-bare
+	BARE_RPS=$RPS
+	BARE_US=$US
+	sched_row "bare libmicrohttpd GET /"
+	sched_median sb-atr
+	sched_row "atriumd POST /appointments" "$BARE_RPS" "$BARE_US"
+	# "created N conflict N other N exhausted N" per round
+	bps=$(awk -v s="$secs" '{ print $2 / s }' "$WORK/sb.counts" | sort -n |
+	    awk '{ v[NR] = $1 } END { printf "%.0f", v[int((NR + 1) / 2)] }')
+	set -- $(awk '{ c += $2; k += $4; o += $6; e += $8 }
+	    END { print c + 0, k + 0, o + 0, e + 0 }' "$WORK/sb.counts")
+	printf '  bookings/s (201s per second, median of %s runs): %s\n' "$ROUNDS" "$bps"
+	printf '  answers over all runs: %s created, %s conflict, %s other, %s after running out of slots\n' \
+	    "$1" "$2" "$3" "$4"
+	sleep 1
+	made=$(sqlite3 "$DB" "SELECT COUNT(*) FROM scheduling_appointments WHERE id > $seeded")
+	bad=$(sqlite3 "$DB" "SELECT (SELECT COUNT(*) FROM scheduling_slot_claims) - (SELECT COALESCE(SUM((end_utc - start_utc) / 300), 0) FROM scheduling_appointments WHERE status IN ('pending','booked','arrived','checked-in'))")
+	# Requests in flight when wrk stops (at most one per connection) are
+	# booked but their 201 is not counted.
+	if [ "$made" -ge "$1" ] && [ "$made" -le $(($1 + CONNS * ROUNDS)) ] &&
+	    [ "$bad" = 0 ]; then
+		printf '  database: %s new appointments (%s answered after wrk stopped), slot claims consistent\n' \
+		    "$made" "$((made - $1))"
+	else
+		printf '  database: MISMATCH: %s new appointments for %s created answers; claims off by %s\n' \
+		    "$made" "$1" "$bad"
+	fi
+	unset SCHED_BOOK_SLOTS SCHED_BOOK_SESSIONS SCHED_BOOK_THREADS
+	sched_load after
 	stop_all
 }
 

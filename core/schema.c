@@ -178,5 +178,10 @@ const struct atr_migration core_migrations[] = {
      "CREATE TABLE core_secrets ("
      " name TEXT PRIMARY KEY,"
      " value TEXT NOT NULL);"},
+    {5, /* closing an outbox row looks up its deliveries by status; without
+         * this the (status, next_attempt_at) index made each lookup scan
+         * every delivery ever sent */
+     "CREATE INDEX notify_deliveries_outbox ON notify_deliveries(outbox_id,"
+     " status);"},
     {0, NULL},
 };

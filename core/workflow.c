@@ -563,6 +563,13 @@ int wf_reload(const char *dir, const struct wf_event_info *events,
 
 struct wf_gen *wf_current(void)
 {
+	struct wf_gen *gen = wf_run_current();
+
+	return gen ? gen : wf_current_ref();
+}
+
+struct wf_gen *wf_current_ref(void)
+{
 	struct wf_gen *gen;
 
 	pthread_mutex_lock(&cur_lock);

@@ -126,9 +126,10 @@ struct wf_result {
 /* Run every handler registered for event, in order (file name, then
  * registration order), in the calling thread's Lua state for the current
  * generation. payload is a JSON object, borrowed; each handler gets a
- * fresh Lua copy of it (plus ev.event = the name) and may change the
- * fields the event declares amendable, which are written back into it
- * (type-checked; other changes are ignored and logged once). On a before_ event a handler denies by returning false
+ * fresh Lua view of it (fields converted as the handler reads them, plus
+ * ev.event = the name) and may change the fields the event declares
+ * amendable, which are written back into it (type-checked; other changes
+ * are ignored and logged once). On a before_ event a handler denies by returning false
  * or a reason string, or by calling atrium.deny(reason); the first deny
  * stops the chain. A handler that fails closes a before_ event
  * (WF_REASON_UNAVAILABLE) when the event is clinical or the generation's

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <lauxlib.h>
 
@@ -218,6 +219,8 @@ static int api_log(lua_State *L)
 
 /* ---- the host ----------------------------------------------------- */
 
+/* A notification kind as the outbox takes it: 1 to 64 lowercase letters,
+ * digits and '_'. */
 static int valid_kind(const char *s, size_t len)
 {
 	size_t i;
@@ -226,9 +229,7 @@ static int valid_kind(const char *s, size_t len)
 		return 0;
 	for (i = 0; i < len; i++)
 		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-		      (s[i] >= 'A' && s[i] <= 'Z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
-		      s[i] == '.' || s[i] == '-'))
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
 			return 0;
 	return 1;
 }
@@ -262,8 +263,9 @@ static int api_notify(lua_State *L)
 	kind = lua_type(L, 3) == LUA_TSTRING ? lua_tolstring(L, 3, &klen)
 					     : NULL;
 	if (!kind || !valid_kind(kind, klen))
-		return luaL_error(L, "atrium.notify: kind must be a short name "
-				     "like \"appointment_reminder\"");
+		return luaL_error(L, "atrium.notify: kind must be 1 to 64 "
+				     "lowercase letters, digits and '_', like "
+				     "\"appointment_reminder\"");
 	if (!lua_isnil(L, 4)) {
 		ref = lua_type(L, 4) == LUA_TSTRING
 			  ? lua_tolstring(L, 4, &rlen)
@@ -359,13 +361,38 @@ static int api_lookup(lua_State *L)
 	return 1;
 }
 
-/* atrium.setting(key) -> string or nil */
+/* Does the name of setting key (for "plugin.NAME.KEY", KEY) look like a
+ * credential? Compared without case. */
+static int secret_setting(const char *key)
+{
+	static const char *const words[] = {"secret", "password", "token",
+					    "key", NULL};
+	const char *name = key, *dot;
+	const char *const *w;
+	size_t i, n;
+
+	if (strncmp(key, "plugin.", 7) == 0 &&
+	    (dot = strchr(key + 7, '.')) != NULL)
+		name = dot + 1;
+	for (w = words; *w; w++) {
+		n = strlen(*w);
+		for (i = 0; name[i]; i++)
+			if (strncasecmp(name + i, *w, n) == 0)
+				return 1;
+	}
+	return 0;
+}
+
+/* atrium.setting(key) -> string or nil; nil too for a key whose name
+ * contains "secret", "password", "token" or "key". */
 static int api_setting(lua_State *L)
 {
 	struct wf_state *st = wf_state_of(L);
 	const struct wf_host *h = &st->gen->host;
 	const char *key = luaL_checkstring(L, 1);
-	const char *v = h->setting ? h->setting(h->ud, key) : NULL;
+	const char *v = h->setting && !secret_setting(key)
+			    ? h->setting(h->ud, key)
+			    : NULL;
 
 	if (v)
 		lua_pushstring(L, v);
@@ -388,6 +415,7 @@ static int call_date(lua_State *L, const char *fmt, int tidx)
 			    ? (lua_Integer)wf_gen_now(wf_state_of(L)->gen)
 			    : luaL_checkinteger(L, tidx);
 
+	wf_budget_bytes(L, strlen(fmt)); /* strftime walks the format */
 	lua_pushvalue(L, lua_upvalueindex(1));
 	lua_pushstring(L, fmt);
 	lua_pushinteger(L, t);

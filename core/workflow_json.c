@@ -10,7 +10,8 @@
  * finite, nesting bounded (which also stops cycles).
  *
  * Going back never raises a Lua error: it only uses API calls that do not
- * allocate, so a half-built JSON tree is never stranded by a longjmp. This
+ * allocate, so a half-built JSON tree is never stranded by a longjmp (a
+ * handler's ev proxy is filled in first under a pcall, wf_ev_fields). This
  * file does not decide which fields a script may change (workflow_run.c).
  */
 #include "workflow_int.h"
@@ -177,6 +178,13 @@ static int eq_rec(lua_State *L, int idx, const json_t *j, int depth)
 	case LUA_TTABLE:
 		if (!json_is_object(j) && !json_is_array(j))
 			return 0;
+		/* a table with a metatable (a handler's ev proxy, say) may
+		 * hold more than its raw entries: call it changed, and let
+		 * the conversion decide */
+		if (lua_getmetatable(L, idx)) {
+			lua_pop(L, 1);
+			return 0;
+		}
 		return eq_table(L, idx, j, depth);
 	default:
 		return 0;
@@ -285,9 +293,18 @@ static json_t *conv_table(struct conv *c, int idx, const json_t *like,
 	lua_State *L = c->L;
 	size_t nkeys = 0, nint = 0;
 	int other = 0;
+	json_t *v;
 
 	if (depth >= JSON_MAX_DEPTH || !lua_checkstack(L, 4))
 		return conv_fail(c, "tables nested too deeply (or a cycle)");
+	switch (wf_ev_fields(L, idx)) {
+	case 1: /* a handler's ev: its fields */
+		v = conv_table(c, lua_gettop(L), like, depth + 1);
+		lua_pop(L, 1);
+		return v;
+	case -1:
+		return conv_fail(c, "ev is only valid during its handler call");
+	}
 	lua_pushnil(L);
 	while (lua_next(L, idx)) {
 		nkeys++;

@@ -7,9 +7,11 @@
  * single VM instruction. This implementation (written from the reference
  * manual, section 6.4.1) counts every matching step and charges it to the
  * budget of the call in progress, so such a pattern fails with "instruction
- * budget exceeded" like any runaway loop. Plain finds use memmem (linear).
+ * budget exceeded" like any runaway loop. Plain finds use memmem (linear)
+ * and are charged by the bytes they scan, back-references by the bytes
+ * they compare (WF_BYTES_PER_STEP to a step).
  *
- * Not covered here: the rest of the string library, which is stock.
+ * Not covered here: the rest of the string library (workflow_lib.c).
  */
 #include "workflow_int.h"
 
@@ -253,6 +255,8 @@ static const char *match_backref(struct matcher *m, const char *s, int d)
 	if (l < 0 || l >= m->level || m->cap[l].len == CAP_UNFINISHED)
 		luaL_error(m->L, "invalid capture index %%%d", l + 1);
 	len = (size_t)m->cap[l].len;
+	m->steps += (unsigned)(len / WF_BYTES_PER_STEP);
+	step(m);
 	if ((size_t)(m->src_end - s) >= len &&
 	    memcmp(m->cap[l].init, s, len) == 0)
 		return s + len;
@@ -438,6 +442,8 @@ static int find_aux(lua_State *L, int find)
 	}
 	if (find && (lua_toboolean(L, 4) || no_specials(p, lp))) {
 		s1 = memmem(s + init, ls - init, p, lp);
+		wf_budget_bytes(L, lp + (s1 ? (size_t)(s1 - (s + init)) + lp
+					   : ls - init));
 		if (s1) {
 			lua_pushinteger(L, (s1 - s) + 1);
 			lua_pushinteger(L,

@@ -94,13 +94,23 @@ static struct wf_gen *tls_current(struct wf_tls *t)
 	unsigned long e = wf_epoch();
 
 	if (t->epoch != e) {
-		struct wf_gen *gen = wf_current();
+		struct wf_gen *gen = wf_current_ref();
 
 		wf_gen_unref(t->gen);
 		t->gen = gen;
 		t->epoch = e;
 	}
 	return t->gen;
+}
+
+struct wf_gen *wf_run_current(void)
+{
+	struct wf_tls *t = tls_get();
+	struct wf_gen *gen = t ? tls_current(t) : NULL;
+
+	if (gen)
+		wf_gen_ref(gen);
+	return gen;
 }
 
 /* Load every file of gen into a new state and check that the top levels
@@ -167,6 +177,228 @@ static struct wf_state *tls_state(struct wf_tls *t, struct wf_gen *gen)
 	return t->st;
 }
 
+/* ---- a handler's ev ---------------------------------------------- */
+
+/*
+ * A handler's ev is an empty proxy table. Reading a field calls its C
+ * __index, which takes the field from the payload the first time (so only
+ * what the handler reads is converted to Lua) and keeps it in a data
+ * table; assigning a field calls __newindex, which stores it there and
+ * records the key as written. After the handler, only the written fields
+ * and the fields holding tables (changed in place, maybe) can differ from
+ * the payload, so nothing else is compared. pairs(ev) takes every field.
+ * The proxy belongs to one call of one handler: any use afterwards raises.
+ */
+
+static const char ev_key = 'e'; /* metatable[&ev_key]: the proxy's ev_op */
+
+/* Upvalues of ev_op: the data table, the written-keys table (nil until
+ * the first write), the serial of its call. */
+#define EV_DATA lua_upvalueindex(1)
+#define EV_WRITTEN lua_upvalueindex(2)
+#define EV_SERIAL lua_upvalueindex(3)
+
+static int is_event_key(const char *k, size_t kl)
+{
+	return kl == 5 && memcmp(k, "event", 5) == 0;
+}
+
+/* Push the value of field k (string at idx) from the payload: ev.event is
+ * the event's name, a missing field or null is nil. */
+static void ev_fetch(lua_State *L, struct wf_state *st, int idx)
+{
+	size_t kl;
+	const char *k = lua_tolstring(L, idx, &kl);
+	json_t *v;
+
+	if (is_event_key(k, kl)) {
+		lua_pushstring(L, st->gen->events[st->event].name);
+		return;
+	}
+	v = json_object_getn(st->payload, k, kl);
+	if (v && !json_is_null(v))
+		wf_json_push(L, v);
+	else
+		lua_pushnil(L);
+}
+
+static int ev_written(lua_State *L, int idx)
+{
+	int r;
+
+	if (lua_isnil(L, EV_WRITTEN))
+		return 0;
+	lua_pushvalue(L, idx);
+	r = lua_rawget(L, EV_WRITTEN) != LUA_TNIL;
+	lua_pop(L, 1);
+	return r;
+}
+
+/* __index(ev, k) */
+static int ev_index(lua_State *L, struct wf_state *st)
+{
+	lua_settop(L, 2);
+	lua_pushvalue(L, 2);
+	if (lua_rawget(L, EV_DATA) != LUA_TNIL ||
+	    lua_type(L, 2) != LUA_TSTRING || ev_written(L, 2))
+		return 1;
+	lua_pop(L, 1);
+	ev_fetch(L, st, 2);
+	if (!lua_isnil(L, -1)) {
+		lua_pushvalue(L, 2);
+		lua_pushvalue(L, -2);
+		lua_rawset(L, EV_DATA);
+	}
+	return 1;
+}
+
+/* __newindex(ev, k, v) */
+static int ev_newindex(lua_State *L)
+{
+	lua_settop(L, 3);
+	lua_pushvalue(L, 2);
+	lua_pushvalue(L, 3);
+	lua_rawset(L, EV_DATA);
+	if (lua_isnil(L, EV_WRITTEN)) {
+		lua_newtable(L);
+		lua_replace(L, EV_WRITTEN);
+	}
+	lua_pushvalue(L, 2);
+	lua_pushboolean(L, 1);
+	lua_rawset(L, EV_WRITTEN);
+	return 0;
+}
+
+/* Copy every payload field (and "event") not yet read or written into
+ * the data table. */
+static void ev_fill(lua_State *L, struct wf_state *st)
+{
+	void *it;
+
+	for (it = json_object_iter(st->payload); it;
+	     it = json_object_iter_next(st->payload, it)) {
+		lua_pushlstring(L, json_object_iter_key(it),
+				json_object_iter_key_len(it));
+		if (!ev_written(L, -1)) {
+			lua_pushvalue(L, -1);
+			if (lua_rawget(L, EV_DATA) == LUA_TNIL) {
+				lua_pop(L, 1);
+				ev_fetch(L, st, -1);
+				lua_rawset(L, EV_DATA);
+				continue;
+			}
+			lua_pop(L, 1);
+		}
+		lua_pop(L, 1);
+	}
+	lua_pushliteral(L, "event");
+	if (!ev_written(L, -1)) {
+		ev_fetch(L, st, -1);
+		lua_rawset(L, EV_DATA);
+	} else {
+		lua_pop(L, 1);
+	}
+}
+
+/* The iterator pairs(ev) returns: next over the data table (upvalue). */
+static int ev_next(lua_State *L)
+{
+	lua_settop(L, 2);
+	if (lua_next(L, lua_upvalueindex(1)))
+		return 2;
+	lua_pushnil(L);
+	return 1;
+}
+
+/* __pairs(ev) */
+static int ev_pairs(lua_State *L, struct wf_state *st)
+{
+	ev_fill(L, st);
+	lua_pushvalue(L, EV_DATA);
+	lua_pushcclosure(L, ev_next, 1);
+	lua_pushnil(L);
+	lua_pushnil(L);
+	return 3;
+}
+
+/* __index, __newindex and __pairs of a proxy, told apart by their number
+ * of arguments (the metatable is hidden, so only Lua calls it). */
+static int ev_op(lua_State *L)
+{
+	struct wf_state *st = wf_state_of(L);
+
+	if (st->phase != WF_EVENT || !st->payload ||
+	    (unsigned long)lua_tointeger(L, EV_SERIAL) != st->serial)
+		return luaL_error(L, "ev is only valid during its handler "
+				     "call: copy the fields you need");
+	switch (lua_gettop(L)) {
+	case 2:
+		return ev_index(L, st);
+	case 3:
+		return ev_newindex(L);
+	default:
+		return ev_pairs(L, st);
+	}
+}
+
+/* Push a new proxy for the call in progress (st->payload set) and its
+ * ev_op closure. */
+static void ev_new(lua_State *L, struct wf_state *st)
+{
+	lua_newtable(L);             /* proxy */
+	lua_createtable(L, 0, 5);    /* its metatable */
+	lua_createtable(L, 0, 4);    /* data */
+	lua_pushnil(L);              /* written */
+	lua_pushinteger(L, (lua_Integer)st->serial);
+	lua_pushcclosure(L, ev_op, 3);
+	lua_pushvalue(L, -1);
+	lua_setfield(L, -3, "__index");
+	lua_pushvalue(L, -1);
+	lua_setfield(L, -3, "__newindex");
+	lua_pushvalue(L, -1);
+	lua_setfield(L, -3, "__pairs");
+	lua_pushvalue(L, -1);
+	lua_rawsetp(L, -3, &ev_key);
+	lua_pushboolean(L, 0);
+	lua_setfield(L, -3, "__metatable");
+	lua_insert(L, -2);
+	lua_setmetatable(L, -3);
+}
+
+/* Protected: push the filled data table of the proxy whose ev_op is at
+ * index 1 (it raises when the proxy's call is over). */
+static int ev_fields_body(lua_State *L)
+{
+	lua_settop(L, 1);
+	lua_pushvalue(L, 1);
+	lua_pushnil(L);
+	lua_call(L, 1, 3); /* ev_op(nil) acts as __pairs: fills the data */
+	lua_settop(L, 1);
+	lua_getupvalue(L, 1, 1);
+	return 1;
+}
+
+int wf_ev_fields(lua_State *L, int idx)
+{
+	int found;
+
+	if (!lua_checkstack(L, 4) || !lua_getmetatable(L, idx))
+		return 0;
+	found = lua_rawgetp(L, -1, &ev_key) == LUA_TFUNCTION;
+	lua_remove(L, -2);
+	if (!found) {
+		lua_pop(L, 1);
+		return 0;
+	}
+	lua_pushcfunction(L, ev_fields_body);
+	lua_insert(L, -2);
+	if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+		lua_pop(L, 1);
+		return -1;
+	}
+	return 1;
+}
+
 /* ---- dispatch ----------------------------------------------------- */
 
 struct hcall {
@@ -207,20 +439,20 @@ static int is_amendable(const struct wf_event *ev, const char *k, size_t kl)
 	return 0;
 }
 
-/* The handler's return value (index 2): nothing or true allows, false or a
+/* The handler's return value (index 3): nothing or true allows, false or a
  * string denies a before_ event. */
 static void take_verdict(lua_State *L, struct wf_state *st, struct hcall *c)
 {
-	int t = lua_type(L, 2);
+	int t = lua_type(L, 3);
 	size_t len = 0;
 	const char *s;
 
-	if (t == LUA_TNIL || (t == LUA_TBOOLEAN && lua_toboolean(L, 2)))
+	if (t == LUA_TNIL || (t == LUA_TBOOLEAN && lua_toboolean(L, 3)))
 		return;
 	if (t != LUA_TBOOLEAN && t != LUA_TSTRING)
 		luaL_error(L, "handler returned a %s value (expected nothing, "
 			      "true, false or a reason)",
-			   luaL_typename(L, 2));
+			   luaL_typename(L, 3));
 	if (!c->ev->before) {
 		warn_handler(st, c->sr, WF_WARN_DENY,
 			     "%s: return value ignored: only before_ events "
@@ -228,7 +460,7 @@ static void take_verdict(lua_State *L, struct wf_state *st, struct hcall *c)
 			     c->ev->name);
 		return;
 	}
-	s = t == LUA_TSTRING ? lua_tolstring(L, 2, &len) : NULL;
+	s = t == LUA_TSTRING ? lua_tolstring(L, 3, &len) : NULL;
 	if (len)
 		wf_clean_text(st->reason, sizeof(st->reason), s, len);
 	else
@@ -237,45 +469,86 @@ static void take_verdict(lua_State *L, struct wf_state *st, struct hcall *c)
 	st->denied = 1;
 }
 
-/* Does the handler's ev (index 1) differ from the payload in a field it
- * may not change? Names that field in name. */
-static int foreign_change(lua_State *L, struct hcall *c, char *name,
-			  size_t len)
+/* The stack amend works on. */
+enum { S_PROXY = 1, S_OP, S_RESULT, S_DATA, S_WRITTEN };
+
+/* Was field f written? */
+static int written(lua_State *L, const char *f)
+{
+	if (lua_isnil(L, S_WRITTEN))
+		return 0;
+	if (lua_getfield(L, S_WRITTEN, f) == LUA_TNIL) {
+		lua_pop(L, 1);
+		return 0;
+	}
+	lua_pop(L, 1);
+	return 1;
+}
+
+/* Fields a script put into the proxy itself with rawset count as written
+ * into the data table. */
+static void absorb_raw(lua_State *L)
+{
+	lua_pushnil(L);
+	while (lua_next(L, S_PROXY)) {
+		if (lua_isnil(L, S_WRITTEN)) {
+			lua_newtable(L);
+			lua_replace(L, S_WRITTEN);
+			lua_pushvalue(L, S_WRITTEN);
+			lua_setupvalue(L, S_OP, 2);
+		}
+		lua_pushvalue(L, -2);
+		lua_insert(L, -2);
+		lua_rawset(L, S_DATA);
+		lua_pushvalue(L, -1);
+		lua_pushboolean(L, 1);
+		lua_rawset(L, S_WRITTEN);
+	}
+}
+
+/* Does the field named by the string key at -2, holding the value at -1,
+ * differ from the payload while not amendable? Names it in name. */
+static int foreign_field(lua_State *L, struct hcall *c, char *name,
+			 size_t len)
 {
 	const char *k;
 	size_t kl;
-	void *it;
 
-	lua_pushnil(L);
-	while (lua_next(L, 1)) {
-		if (lua_type(L, -2) != LUA_TSTRING) {
-			lua_pop(L, 2);
-			snprintf(name, len, "(a non-string key)");
-			return 1;
-		}
-		k = lua_tolstring(L, -2, &kl);
-		if (!(kl == 5 && memcmp(k, "event", 5) == 0) &&
-		    !is_amendable(c->ev, k, kl) &&
-		    !wf_json_equal(L, -1,
-				   json_object_getn(c->payload, k, kl))) {
-			wf_clean_text(name, len, k, kl);
-			lua_pop(L, 2);
-			return 1;
-		}
-		lua_pop(L, 1);
+	if (lua_type(L, -2) != LUA_TSTRING) {
+		snprintf(name, len, "(a non-string key)");
+		return 1;
 	}
-	for (it = json_object_iter(c->payload); it;
-	     it = json_object_iter_next(c->payload, it)) {
-		k = json_object_iter_key(it);
-		kl = json_object_iter_key_len(it);
-		if (json_is_null(json_object_iter_value(it)) ||
-		    is_amendable(c->ev, k, kl) ||
-		    (kl == 5 && memcmp(k, "event", 5) == 0))
-			continue;
-		lua_pushlstring(L, k, kl);
-		if (lua_rawget(L, 1) == LUA_TNIL) {
+	k = lua_tolstring(L, -2, &kl);
+	if (is_event_key(k, kl) || is_amendable(c->ev, k, kl) ||
+	    wf_json_equal(L, -1, json_object_getn(c->payload, k, kl)))
+		return 0;
+	wf_clean_text(name, len, k, kl);
+	return 1;
+}
+
+/* Did the handler change a field it may not change? Only written fields
+ * and fields holding tables can have changed. Names the field in name. */
+static int foreign_change(lua_State *L, struct hcall *c, char *name,
+			  size_t len)
+{
+	if (!lua_isnil(L, S_WRITTEN)) {
+		lua_pushnil(L);
+		while (lua_next(L, S_WRITTEN)) {
 			lua_pop(L, 1);
-			wf_clean_text(name, len, k, kl);
+			lua_pushvalue(L, -1);
+			lua_rawget(L, S_DATA);
+			if (foreign_field(L, c, name, len)) {
+				lua_pop(L, 2);
+				return 1;
+			}
+			lua_pop(L, 1);
+		}
+	}
+	lua_pushnil(L);
+	while (lua_next(L, S_DATA)) {
+		if (lua_type(L, -1) == LUA_TTABLE &&
+		    foreign_field(L, c, name, len)) {
+			lua_pop(L, 2);
 			return 1;
 		}
 		lua_pop(L, 1);
@@ -283,13 +556,17 @@ static int foreign_change(lua_State *L, struct hcall *c, char *name,
 	return 0;
 }
 
-/* Copy the amendable fields of ev (index 1) back into the payload, all or
- * none: a value of the wrong type fails the handler. */
+/* Copy the amendable fields the handler changed back into the payload,
+ * all or none: a value of the wrong type fails the handler. */
 static void amend(lua_State *L, struct wf_state *st, struct hcall *c)
 {
 	char err[160], bad[72];
-	int i;
+	int i, t;
 
+	lua_settop(L, S_RESULT);
+	lua_getupvalue(L, S_OP, 1); /* S_DATA */
+	lua_getupvalue(L, S_OP, 2); /* S_WRITTEN */
+	absorb_raw(L);
 	if (!(c->sr->warned & WF_WARN_FIELDS) &&
 	    foreign_change(L, c, bad, sizeof(bad)))
 		warn_handler(st, c->sr, WF_WARN_FIELDS,
@@ -298,10 +575,14 @@ static void amend(lua_State *L, struct wf_state *st, struct hcall *c)
 			     c->ev->name, bad);
 	for (i = 0; i < c->ev->nfields; i++) {
 		const char *f = c->ev->fields[i];
-		json_t *orig = json_object_get(c->payload, f), *v;
+		json_t *orig, *v;
 
-		lua_pushstring(L, f);
-		lua_rawget(L, 1);
+		t = lua_getfield(L, S_DATA, f);
+		if (t != LUA_TTABLE && !written(L, f)) {
+			lua_pop(L, 1);
+			continue;
+		}
+		orig = json_object_get(c->payload, f);
 		if (wf_json_equal(L, -1, orig)) {
 			lua_pop(L, 1);
 			continue;
@@ -326,21 +607,18 @@ static void amend(lua_State *L, struct wf_state *st, struct hcall *c)
 	}
 }
 
-/* Protected: run one handler on a fresh copy of the payload. */
+/* Protected: run one handler on a fresh ev for the payload. */
 static int handler_body(lua_State *L)
 {
 	struct hcall *c = lua_touserdata(L, 1);
 	struct wf_state *st = wf_state_of(L);
 
 	lua_settop(L, 0);
-	wf_json_push(L, c->payload); /* 1: ev */
-	if (!lua_istable(L, 1))
-		return luaL_error(L, "payload is not an object");
-	lua_pushstring(L, c->ev->name);
-	lua_setfield(L, 1, "event");
+	st->payload = c->payload;
+	ev_new(L, st); /* S_PROXY, S_OP */
 	lua_rawgeti(L, LUA_REGISTRYINDEX, c->sr->ref);
-	lua_pushvalue(L, 1);
-	lua_call(L, 1, 1); /* 2: result */
+	lua_pushvalue(L, S_PROXY);
+	lua_call(L, 1, 1); /* S_RESULT */
 	take_verdict(L, st, c);
 	if (!st->denied)
 		amend(L, st, c);
@@ -352,17 +630,14 @@ static enum outcome run_handler(struct wf_state *st, int ri, int evi,
 {
 	struct wf_sreg *sr = &st->regs[ri];
 	struct hcall c = {&st->gen->events[evi], payload, sr, NULL};
-	char dflt[WF_WHERE_MAX];
 	struct wf_error e;
 	int rc;
 
-	snprintf(dflt, sizeof(dflt), "%s:%d", st->gen->files[sr->r.file].name,
-		 sr->r.line);
 	st->cur = ri;
 	st->event = evi;
-	rc = wf_state_call(st, WF_EVENT, sr->r.file, handler_body, &c, dflt,
-			   &e);
+	rc = wf_state_call(st, WF_EVENT, sr->r.file, handler_body, &c, &e);
 	st->cur = -1;
+	st->payload = NULL;
 	json_decref(c.pending);
 	if (rc == 0)
 		return RUN_OK;
@@ -470,7 +745,7 @@ int wf_dispatch(const char *event, json_t *payload, struct wf_result *res)
 		gen = tls_current(t);
 		return gen ? dispatch(t, gen, event, payload, res) : 0;
 	}
-	gen = wf_current();
+	gen = wf_current_ref();
 	rc = gen ? dispatch(NULL, gen, event, payload, res) : 0;
 	wf_gen_unref(gen);
 	return rc;
@@ -487,7 +762,7 @@ int wf_has_handlers(const char *event)
 		evi = wf_gen_event(gen, event);
 		return evi >= 0 && gen->events[evi].handlers > 0;
 	}
-	gen = wf_current();
+	gen = wf_current_ref();
 	evi = wf_gen_event(gen, event);
 	r = evi >= 0 && gen->events[evi].handlers > 0;
 	wf_gen_unref(gen);
@@ -508,14 +783,11 @@ static int job_body(lua_State *L)
 static void run_job(struct wf_state *st, int ri)
 {
 	struct wf_sreg *sr = &st->regs[ri];
-	char dflt[WF_WHERE_MAX], label[32];
+	char label[32];
 	struct wf_error e;
 
-	snprintf(dflt, sizeof(dflt), "%s:%d", st->gen->files[sr->r.file].name,
-		 sr->r.line);
 	st->cur = ri;
-	if (wf_state_call(st, WF_JOB, sr->r.file, job_body, sr, dflt, &e) <
-	    0) {
+	if (wf_state_call(st, WF_JOB, sr->r.file, job_body, sr, &e) < 0) {
 		wf_job_label(&sr->r, label, sizeof(label));
 		wf_record_error(st->gen, e.where, label, e.msg);
 	}

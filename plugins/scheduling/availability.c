@@ -247,6 +247,46 @@ bad:
 	return ATR_ERESPONDED;
 }
 
+static int cmp_interval(const void *a, const void *b)
+{
+	const struct sched_interval *x = a, *y = b;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* Sorts v by start and merges overlapping or touching intervals in
+ * place; returns the new count. */
+static size_t merge_busy(struct sched_interval *v, size_t n)
+{
+	size_t k = 0;
+	if (!n)
+		return 0;
+	qsort(v, n, sizeof(*v), cmp_interval);
+	for (size_t i = 1; i < n; i++) {
+		if (v[i].start <= v[k].end) {
+			if (v[i].end > v[k].end)
+				v[k].end = v[i].end;
+		} else {
+			v[++k] = v[i];
+		}
+	}
+	return k + 1;
+}
+
+/* The first of the n sorted, disjoint intervals that ends after t. */
+static size_t first_ending_after(const struct sched_interval *v, size_t n,
+				 time_t t)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v[mid].end <= t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /* Open slots of one provider over local days [from, to] into v. */
 static int provider_slots(struct atr_ctx *ctx, long long provider_id,
 			  const struct sched_type *t, long from, long to,
@@ -271,6 +311,8 @@ static int provider_slots(struct atr_ctx *ctx, long long provider_id,
 			    SCHED_BUSY_BOOKINGS | SCHED_BUSY_BLOCKS, &busy,
 			    &nbusy) != ATR_OK)
 		return ATR_ERR;
+	/* disjoint and sorted, so each window looks only at its own */
+	nbusy = merge_busy(busy, nbusy);
 	for (long day = from; day <= to; day++) {
 		struct sched_interval w[MAX_WINDOWS];
 		size_t which[MAX_WINDOWS];
@@ -278,9 +320,13 @@ static int provider_slots(struct atr_ctx *ctx, long long provider_id,
 					      ntpl, w, which, MAX_WINDOWS);
 		for (size_t i = 0; i < nw; i++) {
 			time_t starts[512];
+			size_t b0 = first_ending_after(busy, nbusy, w[i].start);
+			size_t b1 = b0;
+			while (b1 < nbusy && busy[b1].start < w[i].end)
+				b1++;
 			size_t k = sched_window_slots(
-			    w[i], sched_cfg.step_s, dur, now, horizon, busy,
-			    nbusy, starts, 512);
+			    w[i], sched_cfg.step_s, dur, now, horizon,
+			    busy + b0, b1 - b0, starts, 512);
 			if (k > 512)
 				k = 512;
 			/* the earliest limit + 1 of each provider: enough to

@@ -183,5 +183,9 @@ const struct atr_migration sched_migrations[] = {
      " created_at INTEGER NOT NULL);"
      "CREATE INDEX scheduling_reminder_tokens_appt ON"
      " scheduling_reminder_tokens(appointment_id);"},
+    {2, /* a patient's visits by status: patient_visit_count and the
+         * last fulfilled visit's provider in appointment.* payloads */
+     "CREATE INDEX scheduling_appointments_patient_status ON"
+     " scheduling_appointments(patient_id, status, start_utc);"},
     {0, NULL},
 };

@@ -4,8 +4,11 @@
  *
  * Covers allow/deny/amend semantics, file order, after_ events, every
  * sandbox escape we know of (each must fail, and the next call on the same
- * thread must work), load-time rejection with "file.lua:LINE:", reload,
- * concurrent dispatch across a reload, timed jobs, and the budgeted pattern
+ * thread must work), work done in C (library loops and instructions over
+ * long values must end by the budget or within 4x the deadline), the ev
+ * proxy a handler gets, hidden credential settings, notification kinds,
+ * load-time rejection with "file.lua:LINE:", reload, concurrent dispatch
+ * across a reload, timed jobs, and the budgeted pattern and library
  * functions against the stock ones. It also prints (does not assert) the
  * cost of one trivial before_ dispatch.
  */
@@ -197,6 +200,10 @@ static const char *h_setting(void *ud, const char *key)
 		return "Elm Street Clinic";
 	if (strcmp(key, "plugin.scheduling.cutoff_hours") == 0)
 		return "12";
+	if (strcmp(key, "plugin.keyring.cutoff") == 0)
+		return "5";
+	if (strncmp(key, "plugin.billing.", 15) == 0)
+		return "s3cr3t";
 	return NULL;
 }
 
@@ -921,12 +928,13 @@ static int capture_handler(lua_State *L)
 	return 0;
 }
 
-/* Run the corpus script with the stock string library. */
-static char *stock_corpus(void)
+/* Run the last handler fixture `name` registers, on {out = ""}, in a
+ * plain Lua state with the stock libraries; returns out (to free). */
+static char *stock_run(const char *name, const char *chunk)
 {
 	lua_State *L = luaL_newstate();
 	char *out = NULL;
-	const char *path = fx("patterns/corpus.lua");
+	const char *path = fx(name);
 
 	luaL_openlibs(L);
 	lua_newtable(L);
@@ -945,14 +953,16 @@ static char *stock_corpus(void)
 		src = malloc((size_t)n);
 		assert_int_equal(fread(src, 1, (size_t)n, f), (size_t)n);
 		fclose(f);
-		assert_int_equal(luaL_loadbufferx(L, src, (size_t)n,
-						  "@corpus.lua", "t"),
+		assert_int_equal(luaL_loadbufferx(L, src, (size_t)n, chunk,
+						  "t"),
 				 LUA_OK);
 		free(src);
 	}
 	assert_int_equal(lua_pcall(L, 0, 0, 0), LUA_OK);
 	lua_getglobal(L, "H");
 	lua_newtable(L);
+	lua_pushliteral(L, "");
+	lua_setfield(L, -2, "out");
 	lua_pushvalue(L, -1);
 	lua_insert(L, -3);
 	assert_int_equal(lua_pcall(L, 1, 0, 0), LUA_OK);
@@ -977,7 +987,7 @@ static void test_patterns_match_stock(void **state)
 	wf_dispatch("pattern.run", p, &res);
 	assert_int_equal(res.failed, 0);
 	mine = json_string_value(json_object_get(p, "out"));
-	stock = stock_corpus();
+	stock = stock_run("patterns/corpus.lua", "@corpus.lua");
 	for (i = 0; mine[i] && mine[i] == stock[i]; i++)
 		line += mine[i] == '\n';
 	if (mine[i] != stock[i]) {
@@ -993,6 +1003,269 @@ static void test_patterns_match_stock(void **state)
 	fprintf(stderr, "  patterns: %zu lines identical\n", line);
 	free(stock);
 	json_decref(p);
+}
+
+/* ---- work done in C ----------------------------------------------- */
+
+static double ms_since(const struct timespec *a)
+{
+	struct timespec b;
+
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	return (double)(b.tv_sec - a->tv_sec) * 1e3 +
+	       (double)(b.tv_nsec - a->tv_nsec) / 1e6;
+}
+
+/* Run cpu.lua's case; it must fail with expect within max_ms, and the
+ * next call on the thread must work. */
+static void cpu_case(const char *name, const char *expect, double max_ms)
+{
+	struct wf_result res;
+	json_t *p = json_pack("{s:s}", "case", name);
+	struct timespec a;
+	double ms;
+
+	log_clear();
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	assert_int_equal(wf_dispatch("sandbox.before_probe", p, &res), 0);
+	ms = ms_since(&a);
+	if (res.failed != 1 || ms >= max_ms || !log_has(expect) ||
+	    getenv("WF_VERBOSE"))
+		fprintf(stderr, "  cpu %s: failed=%d reason=\"%s\" %.1f ms\n",
+			name, res.failed, res.reason, ms);
+	assert_int_equal(res.failed, 1);
+	assert_string_equal(res.reason, WF_REASON_UNAVAILABLE);
+	assert_true(log_has("cpu.lua:"));
+	assert_true(log_has(expect));
+	assert_true(ms < max_ms);
+	json_decref(p);
+	p = json_pack("{s:s}", "case", "ok");
+	assert_int_equal(wf_dispatch("sandbox.before_probe", p, &res), 0);
+	assert_int_equal(res.verdict, WF_ALLOW);
+	json_decref(p);
+}
+
+/* With no practical instruction budget the deadline (50 ms) must end
+ * every case within four times itself: C loops, library calls over long
+ * strings, and instructions whose work grows with a value. */
+static void test_cpu_deadline(void **state)
+{
+	static const char *const cases[] = {
+	    "move_nil",    "concat_meta", "insert_len",   "remove_len",
+	    "sort_meta",   "unpack_meta", "utf8_len",     "upper",
+	    "find_plain",  "tonumber",    "format",       "concat_op",
+	    "for_coerce",  "arith_coerce", "compare",     "vararg",
+	    "coroutine_concat",
+	};
+	struct wf_limits lim = {.instructions = ULONG_MAX / 2,
+				.deadline_ms = 50};
+	size_t i;
+
+	(void)state;
+	reload_ok(fx("cpu"), &lim);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		cpu_case(cases[i], "time limit exceeded (50 ms)", 200);
+}
+
+/* With a budget, C loops over huge counts are refused up front, and
+ * short-lived coroutines pay for what they run. */
+static void test_cpu_budget(void **state)
+{
+	static const char *const refused[] = {
+	    "move_nil", "concat_meta", "insert_len", "remove_len",
+	};
+	struct wf_limits lim = {.instructions = 2000000, .deadline_ms = 5000};
+	struct wf_result res;
+	json_t *p;
+	size_t i;
+
+	(void)state;
+	reload_ok(fx("cpu"), &lim);
+	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+		cpu_case(refused[i], "instruction budget exceeded (2000000)",
+			 100);
+	/* 20,000 coroutines of 300 loop steps each: 6 million instructions
+	 * in coroutines, three times the budget */
+	cpu_case("coroutines", "instruction budget exceeded", 2000);
+	cpu_case("coroutines_resume", "instruction budget exceeded", 2000);
+	/* an empty string.rep costs nothing, whatever the count */
+	p = json_pack("{s:s}", "case", "rep_empty");
+	wf_dispatch("sandbox.before_probe", p, &res);
+	assert_int_equal(res.failed, 0);
+	assert_string_equal(res.reason, "empty");
+	json_decref(p);
+	p = json_pack("{s:s}", "case", "rep_sep");
+	wf_dispatch("sandbox.before_probe", p, &res);
+	assert_int_equal(res.failed, 0);
+	assert_string_equal(res.reason, "ab,ab,ab|--|x||\xc3\xa9\xc3\xa9");
+	json_decref(p);
+}
+
+/* The wrapped and rewritten library functions answer as the stock ones. */
+static void test_lib_semantics(void **state)
+{
+	struct wf_result res;
+	json_t *p = json_pack("{s:s}", "out", "");
+	const char *mine;
+	char *stock;
+
+	(void)state;
+	reload_ok(fx("cpu"), NULL);
+	wf_dispatch("pattern.run", p, &res);
+	assert_int_equal(res.failed, 0);
+	mine = json_string_value(json_object_get(p, "out"));
+	stock = stock_run("cpu/cpu.lua", "@cpu.lua");
+	if (strcmp(mine, stock) != 0)
+		fprintf(stderr, "sandbox: %s\nstock:   %s\n", mine, stock);
+	assert_string_equal(mine, stock);
+	free(stock);
+	json_decref(p);
+}
+
+/* ---- a handler's ev ----------------------------------------------- */
+
+static json_t *ev_run(const char *visit_type, struct wf_result *res)
+{
+	json_t *p = json_pack("{s:i, s:s, s:i, s:[], s:n, s:{s:s}}",
+			      "slot_minutes", 30, "visit_type", visit_type,
+			      "patient_id", 7, "tags", "pool", "patient",
+			      "name", "Ann");
+
+	assert_int_equal(wf_dispatch("appointment.before_book", p, res), 0);
+	return p;
+}
+
+static char *tags_of(json_t *p)
+{
+	return json_dumps(json_object_get(p, "tags"), JSON_COMPACT);
+}
+
+static void test_ev_proxy(void **state)
+{
+	struct wf_result res;
+	json_t *p;
+	char *s;
+
+	(void)state;
+	reload_ok(fx("ev"), NULL);
+	/* pairs sees every field, and ev.event */
+	p = ev_run("pairs", &res);
+	assert_int_equal(res.failed, 0);
+	s = tags_of(p);
+	assert_string_equal(s, "[\"event=string\",\"patient=table\","
+			       "\"patient_id=number\",\"slot_minutes=number\","
+			       "\"tags=table\",\"visit_type=string\"]");
+	free(s);
+	json_decref(p);
+	/* reads see writes and deletions; the metatable is hidden; raw
+	 * access sees an empty table */
+	p = ev_run("rw", &res);
+	assert_int_equal(res.failed, 0);
+	s = tags_of(p);
+	assert_string_equal(s, "[\"p1\",\"nil\",\"false\",\"false\",\"nil\","
+			       "\"nil\",\"appointment.before_book\",\"nil\","
+			       "\"nil\"]");
+	free(s);
+	assert_string_equal(json_string_value(json_object_get(p, "pool")),
+			    "final");
+	json_decref(p);
+	/* an ev kept after its call cannot be read */
+	json_decref(ev_run("keep", &res));
+	assert_int_equal(res.failed, 0);
+	p = ev_run("stale", &res);
+	assert_int_equal(res.failed, 0);
+	assert_string_equal(json_string_value(json_array_get(
+				json_object_get(p, "tags"), 0)),
+			    "false");
+	assert_non_null(strstr(json_string_value(json_array_get(
+				   json_object_get(p, "tags"), 1)),
+			       "ev is only valid during its handler call"));
+	json_decref(p);
+	/* ev as data: all of its fields */
+	json_decref(ev_run("notify", &res));
+	assert_int_equal(res.failed, 0);
+	pthread_mutex_lock(&H.mu);
+	s = json_dumps(H.last_data, JSON_COMPACT | JSON_SORT_KEYS);
+	pthread_mutex_unlock(&H.mu);
+	assert_string_equal(s, "{\"event\":\"appointment.before_book\","
+			       "\"patient\":{\"name\":\"Ann\"},"
+			       "\"patient_id\":7,\"slot_minutes\":30,"
+			       "\"tags\":{},\"visit_type\":\"notify\"}");
+	free(s);
+	/* rawset on ev amends too */
+	p = ev_run("rawset", &res);
+	assert_int_equal(res.failed, 0);
+	assert_int_equal(
+	    json_integer_value(json_object_get(p, "slot_minutes")), 50);
+	json_decref(p);
+	/* ev holding itself is a cycle, even where tags was empty */
+	log_clear();
+	p = ev_run("self", &res);
+	assert_int_equal(res.failed, 1);
+	assert_true(log_has("field 'tags': tables nested too deeply"));
+	json_decref(p);
+	/* deleting an amendable field is a wrong type */
+	log_clear();
+	p = ev_run("delete", &res);
+	assert_int_equal(res.failed, 1);
+	assert_true(log_has("field 'slot_minutes': must stay an integer"));
+	json_decref(p);
+	/* writing a field's own value is no change */
+	log_clear();
+	p = ev_run("same", &res);
+	assert_int_equal(res.failed, 0);
+	pthread_mutex_lock(&H.mu);
+	assert_null(strstr(H.log, "ignored"));
+	pthread_mutex_unlock(&H.mu);
+	json_decref(p);
+	/* a table field changed in place: ignored and logged, while the
+	 * amendable one is copied back */
+	p = ev_run("nested", &res);
+	assert_int_equal(res.failed, 0);
+	assert_true(log_has("change to field 'patient' ignored"));
+	assert_string_equal(json_string_value(json_object_get(
+				json_object_get(p, "patient"), "name")),
+			    "Ann");
+	s = tags_of(p);
+	assert_string_equal(s, "[\"nested\"]");
+	free(s);
+	json_decref(p);
+}
+
+/* ---- settings and notification kinds ------------------------------ */
+
+static const char *api_out(const char *dir)
+{
+	static char out[1024];
+	struct wf_result res;
+	json_t *p = json_pack("{s:s}", "out", "");
+
+	reload_ok(fx(dir), NULL);
+	wf_dispatch("api.call", p, &res);
+	assert_int_equal(res.failed, 0);
+	snprintf(out, sizeof(out), "%s",
+		 json_string_value(json_object_get(p, "out")));
+	json_decref(p);
+	return out;
+}
+
+static void test_setting_hidden(void **state)
+{
+	(void)state;
+	assert_string_equal(api_out("settings"),
+			    "Elm Street Clinic,12,5,nil,nil,nil,nil,nil");
+}
+
+static void test_notify_kinds(void **state)
+{
+	const char *out;
+
+	(void)state;
+	out = api_out("kinds");
+	assert_string_equal(out, "true,true,true,false,false,false,false,"
+				 "false,false,false|atrium.notify: kind must "
+				 "be 1 to 64 lowercase letters, digits and "
+				 "'_', like \"appointment_reminder\"");
 }
 
 /* ---- the examples of docs/workflows.md ---------------------------- */
@@ -1246,6 +1519,16 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_job_no_overlap, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_patterns_match_stock, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_cpu_deadline, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_cpu_budget, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lib_semantics, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_ev_proxy, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_setting_hidden, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_notify_kinds, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_doc_examples, setup,
 					    teardown),
