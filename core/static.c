@@ -24,6 +24,7 @@ struct mount {
 };
 
 static struct mount theme_; /* served at "/" */
+static struct mount shell_; /* the shared shell, behind the theme */
 static struct mount *mounts; /* plugin UI folders */
 static size_t nmounts;
 
@@ -48,10 +49,24 @@ int static_set_theme(const char *themes_dir, const char *theme)
 		log_msg(LOG_ERROR, "static: bad theme name '%s'", theme);
 		return -1;
 	}
+	if (!strcmp(theme, STATIC_SHELL)) {
+		log_msg(LOG_ERROR, "static: '%s' holds the shared shell, not a "
+				   "theme", theme);
+		return -1;
+	}
 	snprintf(dir, sizeof(dir), "%s/%s", themes_dir, theme);
 	free(theme_.name);
 	free(theme_.root);
-	return mount_init(&theme_, "", dir);
+	free(shell_.name);
+	free(shell_.root);
+	memset(&shell_, 0, sizeof(shell_));
+	if (mount_init(&theme_, "", dir))
+		return -1;
+	/* The shell is optional: a theme may carry every file itself. */
+	snprintf(dir, sizeof(dir), "%s/%s", themes_dir, STATIC_SHELL);
+	if (access(dir, R_OK | X_OK) == 0 && mount_init(&shell_, "", dir))
+		return -1;
+	return 0;
 }
 
 int static_add_mount(const char *name, const char *dir)
@@ -76,6 +91,9 @@ void static_free(void)
 	free(theme_.name);
 	free(theme_.root);
 	memset(&theme_, 0, sizeof(theme_));
+	free(shell_.name);
+	free(shell_.root);
+	memset(&shell_, 0, sizeof(shell_));
 	mounts = NULL;
 	nmounts = 0;
 }
@@ -157,6 +175,20 @@ static void practice_css(struct request *req)
 	respond_header(req, "Cache-Control", "no-cache");
 }
 
+/* rel inside mount m -> its real path (no link may lead out of m).
+ * 0 when the file exists there. */
+static int resolve(const struct mount *m, const char *rel,
+		   char full[PATH_MAX], char real[PATH_MAX])
+{
+	if ((size_t)snprintf(full, PATH_MAX, "%s/%s", m->root, rel) >=
+	    PATH_MAX)
+		return -1;
+	if (!realpath(full, real) || strncmp(real, m->root, m->rootlen) ||
+	    real[m->rootlen] != '/')
+		return -1;
+	return 0;
+}
+
 static void not_found(struct request *req)
 {
 	respond_error(req, 404, "not_found", "no such file");
@@ -200,11 +232,8 @@ void static_serve(struct request *req)
 	}
 	if (!m || !static_path_safe(rel))
 		return not_found(req);
-	if ((size_t)snprintf(full, sizeof(full), "%s/%s", m->root, rel) >=
-	    sizeof(full))
-		return not_found(req);
-	if (!realpath(full, real) || strncmp(real, m->root, m->rootlen) ||
-	    real[m->rootlen] != '/')
+	if (resolve(m, rel, full, real) &&
+	    (m != &theme_ || !shell_.root || resolve(&shell_, rel, full, real)))
 		return not_found(req);
 	/* O_NONBLOCK: a FIFO in the folder must not hang the worker (it is
 	 * refused below as not a regular file); O_NOFOLLOW: `real` has no

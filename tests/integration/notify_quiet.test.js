@@ -22,6 +22,7 @@ function hhmm(t) {
 function theme(dir, name, files) {
   const root = path.join(dir, 'themes', name);
   fs.cpSync(path.join(ROOT, 'themes', 'default'), root, { recursive: true });
+  fs.cpSync(path.join(ROOT, 'themes', 'shell'), path.join(dir, 'themes', 'shell'), { recursive: true });
   for (const [rel, text] of Object.entries(files)) {
     fs.mkdirSync(path.dirname(path.join(root, 'notifications', rel)), { recursive: true });
     fs.writeFileSync(path.join(root, 'notifications', rel), text);

@@ -25,7 +25,7 @@ test('make install lays out a Unix package with the SDK', () => {
   for (const f of ['sbin/atriumd', 'include/atrium/plugin.h', 'lib/pkgconfig/atrium-sdk.pc',
     'share/atrium/sdk/atrium-plugin.mk', 'share/atrium/sdk/README.md', 'share/atrium/sdk/ABI.md',
     'share/atrium/sdk/template/myplugin.c', 'share/atrium/sdk/examples/faq/faq.c',
-    'share/atrium/themes/default/index.html', 'etc/atrium/atrium.ini',
+    'share/atrium/themes/shell/index.html', 'share/atrium/themes/default/theme.css', 'etc/atrium/atrium.ini',
     'lib/systemd/system/atriumd.service'])
     assert.ok(fs.existsSync(path.join(prefix, f)), `${f} missing`);
   const ini = fs.readFileSync(path.join(prefix, 'etc/atrium/atrium.ini'), 'utf8');
