@@ -326,7 +326,7 @@ static int provider_slots(struct atr_ctx *ctx, long long provider_id,
 				b1++;
 			size_t k = sched_window_slots(
 			    w[i], sched_cfg.step_s, dur, now, horizon,
-			    busy + b0, b1 - b0, starts, 512);
+			    busy ? busy + b0 : NULL, b1 - b0, starts, 512);
 			if (k > 512)
 				k = 512;
 			/* the earliest limit + 1 of each provider: enough to
