@@ -1,8 +1,10 @@
 /*
  * log.h - structured logging to stderr, one line per event, key=value pairs.
- * Each line is written with a single write(2) so lines from several threads
- * never interleave. Callers must never pass bodies, cookies, tokens or
- * passwords: nothing here filters them.
+ * Lines never interleave: a message is written with a single write(2); the
+ * per-request access lines are batched per thread and written whole, within
+ * about 100 ms (see log.c), so the hot path makes no system call. Callers
+ * must never pass bodies, cookies, tokens or passwords: nothing here
+ * filters them (token path parameters are redacted by the caller).
  */
 #ifndef ATRIUM_LOG_H
 #define ATRIUM_LOG_H
