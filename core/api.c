@@ -284,7 +284,23 @@ static int a_tx_begin(struct atr_ctx *ctx)
 static int a_tx_commit(struct atr_ctx *ctx)
 {
 	struct db *db = ctx_db(ctx);
-	return db ? db_commit(db) : ATR_ERR;
+	const struct route *rt = ctx->req ? ctx->req->match.route : NULL;
+	int rc, own_audit = 0;
+
+	if (!db)
+		return ATR_ERR;
+	/* A patient-data route's audit row joins the change it records: one
+	 * commit (one fsync) instead of two, and never a change without its
+	 * row. Should the commit fail, the row is written after all. */
+	if (rt && (rt->flags & ATR_ROUTE_PHI) && !ctx->audited &&
+	    db_in_tx(db)) {
+		audit_route(ctx, rt, 200);
+		own_audit = ctx->audited;
+	}
+	rc = db_commit(db);
+	if (rc != ATR_OK && own_audit)
+		ctx->audited = 0;
+	return rc;
 }
 
 static int a_tx_rollback(struct atr_ctx *ctx)
