@@ -38,11 +38,12 @@ all: $(BUILD)/atriumd $(PLUGIN_SO) plugin-ui
 
 # Each plugin's ui/ folder goes beside its .so as <name>/ui, where the
 # plugin registers it (relative to its own file) and where `make install`
-# puts it too.
+# puts it too. Updated in place (cp -u), never removed first: a daemon
+# starting meanwhile (tests run make install in parallel) must find it.
 plugin-ui:
 	@for p in $(PLUGINS); do if [ -d plugins/$$p/ui ]; then \
-	    rm -rf $(BUILD)/plugins/$$p/ui; mkdir -p $(BUILD)/plugins/$$p; \
-	    cp -r plugins/$$p/ui $(BUILD)/plugins/$$p/ui; fi; done
+	    mkdir -p $(BUILD)/plugins/$$p/ui; \
+	    cp -ru plugins/$$p/ui/. $(BUILD)/plugins/$$p/ui/; fi; done
 
 .SECONDEXPANSION:
 
