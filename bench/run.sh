@@ -34,7 +34,7 @@ THREADS=2
 HZ=$(getconf CLK_TCK)
 SCENARIOS="healthz rss auth_read plugin_route login login_mixed workflow pollmodes sched_search sched_book"
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/atrium-bench-XXXXXX")
+WORK=$(mktemp -d)
 PLUGIN_DIR=$BUILD/plugins
 PIDS=""
 

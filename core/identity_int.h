@@ -28,7 +28,7 @@ struct db;
 #define PASSWORD_MAX 1024
 /* Longest throttle key: "user:" and a login name of up to 256 bytes. */
 #define THROTTLE_KEY_MAX 320
-/* Activation codes: 16 symbols shown as XXXX-XXXX-XXXX-XXXX. */
+/* Activation codes: 16 symbols shown as four dash-separated groups of four. */
 #define ACTIVATION_CODE_LEN 20
 
 /* ---- route handlers --------------------------------------------------- */

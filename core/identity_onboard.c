@@ -8,7 +8,7 @@
  * patient search (GET /api/patients) is here too.
  *
  * Activation codes are 16 symbols of Crockford's base32 (80 bits) shown as
- * XXXX-XXXX-XXXX-XXXX; only the SHA-256 of the normalised code is stored.
+ * four dash-separated groups of four; only the SHA-256 of the normalised code is stored.
  * A code is single use, expires after activation_ttl_hours and is voided
  * when a newer one is issued. Wrong codes are throttled per client address
  * and all get the same 400.

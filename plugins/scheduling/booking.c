@@ -638,8 +638,8 @@ static int optional_reason(struct atr_ctx *ctx, const char **reason)
 	return ATR_OK;
 }
 
-/* POST /appointments/:id/cancel {"reason"?} */
-int sched_h_cancel(struct atr_ctx *ctx)
+/* Cancel (declined = 0) or decline (1) the appointment named in the path. */
+static int cancel_route(struct atr_ctx *ctx, int declined)
 {
 	struct sched_appt a;
 	struct sched_actor who = sched_actor_of(ctx);
@@ -649,25 +649,21 @@ int sched_h_cancel(struct atr_ctx *ctx)
 	if (load_param_appt(ctx, &a) != ATR_OK ||
 	    optional_reason(ctx, &reason) != ATR_OK)
 		return ATR_OK;
-	if (sched_cancel_appt(ctx, &a, &who, reason, 0, &e) != ATR_OK)
+	if (sched_cancel_appt(ctx, &a, &who, reason, declined, &e) != ATR_OK)
 		return sched_respond_err(ctx, &e);
 	return respond_appt(ctx, 200, a.id);
+}
+
+/* POST /appointments/:id/cancel {"reason"?} */
+int sched_h_cancel(struct atr_ctx *ctx)
+{
+	return cancel_route(ctx, 0);
 }
 
 /* POST /appointments/:id/decline {"reason"?} (care team) */
 int sched_h_decline(struct atr_ctx *ctx)
 {
-	struct sched_appt a;
-	struct sched_actor who = sched_actor_of(ctx);
-	struct sched_err e = {0, NULL, NULL};
-	const char *reason;
-
-	if (load_param_appt(ctx, &a) != ATR_OK ||
-	    optional_reason(ctx, &reason) != ATR_OK)
-		return ATR_OK;
-	if (sched_cancel_appt(ctx, &a, &who, reason, 1, &e) != ATR_OK)
-		return sched_respond_err(ctx, &e);
-	return respond_appt(ctx, 200, a.id);
+	return cancel_route(ctx, 1);
 }
 
 static const struct atr_field reschedule_fields[] = {

@@ -302,7 +302,7 @@ test('a reminder link confirms once, a second link cancels, and used links are r
   assert.equal(c2.status, 200, c2.body);
   assert.equal(c2.json.appointment.status, 'cancelled');
   assert.equal((await request(d, 'POST', `/api/scheduling/reminders/${tokens[2]}/confirm`)).status, 410);
-  assert.equal((await request(d, 'POST', '/api/scheduling/reminders/not-a-real-token-at-all-xxxx/confirm')).status, 404);
+  assert.equal((await request(d, 'POST', '/api/scheduling/reminders/not-a-real-token-at-all-zzzz/confirm')).status, 404);
   // the token never reaches the audit log
   for (const t of tokens) assert.equal(q(d, `SELECT COUNT(*) FROM audit_log WHERE object_id LIKE '%${t}%'`), '0');
   assert.ok(Number(q(d, `SELECT COUNT(*) FROM audit_log WHERE action = 'POST /api/scheduling/reminders/:token/cancel' AND patient_id = ${pat.user.id} AND outcome = 'ok'`)) >= 1);
