@@ -172,7 +172,7 @@ int audit_ctx(struct atr_ctx *ctx, const char *action, long long patient_id,
 	    .patient_id = patient_id,
 	    .object_type = object_type,
 	    .object_id = object_id,
-	    .client = ctx->req ? ctx->req->client : NULL,
+	    .client = ctx->req ? request_client(ctx->req) : NULL,
 	    .outcome = outcome ? outcome : "ok",
 	};
 	struct db *db = ctx_db(ctx);

@@ -60,9 +60,11 @@ static unsigned char csrf_key[crypto_auth_hmacsha256_KEYBYTES];
 /* token_hash (hex) -> CSRF token (base64url, TOKEN_STR_LEN). */
 static void csrf_for(const char *token_hash, char out[TOKEN_STR_LEN])
 {
-	unsigned char mac[crypto_auth_hmacsha256_BYTES];
-	crypto_auth_hmacsha256(mac, (const unsigned char *)token_hash,
-			       strlen(token_hash), csrf_key);
+	/* Keyed BLAKE2b: a MAC like HMAC-SHA-256, in a fifth of the time;
+	 * every signed-in read returns or checks one. */
+	unsigned char mac[32];
+	crypto_generichash(mac, sizeof(mac), (const unsigned char *)token_hash,
+			   strlen(token_hash), csrf_key, 32);
 	sodium_bin2base64(out, TOKEN_STR_LEN, mac, sizeof(mac),
 			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
@@ -282,7 +284,7 @@ const char *session_create(struct atr_ctx *ctx, long long user_id)
 			    "user_id, created_at, last_seen_at, expires_at, "
 			    "client, user_agent) VALUES (?,?,?,?,?,?,?,?)",
 			    "ssiiiiss", th, ch, user_id, now, now,
-			    now + g_cfg->absolute_timeout, req->client,
+			    now + g_cfg->absolute_timeout, request_client(req),
 			    ua ? arena_strndup(&req->arena, ua, 200) : NULL)) !=
 	    ATR_OK)
 		return NULL;

@@ -1,18 +1,46 @@
 /*
  * db.c - see db.h. Thread-local connections are found through a pthread key
  * whose destructor closes them, so MHD's pool threads clean up on exit.
+ *
+ * Kept snapshots. In WAL mode every read transaction takes and drops a
+ * read-mark lock in the -shm file: a fcntl(2) each way, under a mutex the
+ * worker threads share. That was most of the cost of a small signed-in
+ * read. So a request worker's connection keeps its read transaction open
+ * from one statement to the next and from one request to the next, and
+ * drops it:
+ *  - when any connection, in this process or another, has committed since
+ *    it began: the wal-index header (the first 48 bytes of the -shm file,
+ *    mapped read-only here) changes with every commit, and is compared at
+ *    the start of each request (db_enter);
+ *  - before anything that writes or controls a transaction (db_prepare of
+ *    such a statement, db_begin, db_script), so writes never join it;
+ *  - when it is older than KEEP_MAX_US (a bound on how long a checkpoint
+ *    may wait for it), and when its thread has been idle for KEEP_IDLE_US,
+ *    by a closer thread, so an idle worker never pins the WAL.
+ * A request therefore reads data at least as new as the last commit that
+ * finished before it started, as without the kept transaction.
  */
 #include "db.h"
 
+#include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 
 #define STMT_CACHE 128 /* power of two */
+#define WAL_HDR 48     /* the first copy of the wal-index header */
+#define KEEP_MAX_US 500000ull
+#define KEEP_IDLE_US 20000ull
 
 struct cached {
 	char *sql;
@@ -21,6 +49,16 @@ struct cached {
 
 struct db {
 	sqlite3 *h;
+	/* Kept snapshots (see above); only for connections used inside
+	 * db_enter/db_leave. `mu` is held by the owner thread inside a
+	 * section and by the closer while it looks at the connection. */
+	pthread_mutex_t mu;
+	int locked;   /* the owner holds mu (inside a section) */
+	int keepable; /* registered with the closer */
+	int kept;     /* our own BEGIN is open, reading only */
+	unsigned char snap[WAL_HDR];
+	unsigned long long kept_at, last_use;
+	struct db *next; /* closer's list */
 	struct cached cache[STMT_CACHE];
 };
 
@@ -29,12 +67,43 @@ static int db_busy_ms;
 static pthread_key_t db_key;
 static pthread_once_t db_once = PTHREAD_ONCE_INIT;
 static _Thread_local struct db *tls_db;
+static _Thread_local int tls_section;
+
+/* The -shm mapping; NULL when kept snapshots are off. */
+static const unsigned char *_Atomic wal_hdr;
+static pthread_mutex_t keep_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct db *keep_list;
+static int closer_started;
+
+static unsigned long long mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * 1000000ull +
+	       (unsigned long long)ts.tv_nsec / 1000ull;
+}
+
+static void keep_unregister(struct db *db)
+{
+	pthread_mutex_lock(&keep_mu);
+	for (struct db **p = &keep_list; *p; p = &(*p)->next)
+		if (*p == db) {
+			*p = db->next;
+			break;
+		}
+	pthread_mutex_unlock(&keep_mu);
+}
 
 static void db_free(void *p)
 {
 	struct db *db = p;
 	if (!db)
 		return;
+	if (db->keepable)
+		keep_unregister(db);
+	if (db->locked)
+		pthread_mutex_unlock(&db->mu);
+	pthread_mutex_destroy(&db->mu);
 	for (size_t i = 0; i < STMT_CACHE; i++) {
 		if (db->cache[i].st)
 			sqlite3_finalize(db->cache[i].st);
@@ -74,6 +143,208 @@ static int exec_simple(sqlite3 *h, const char *sql)
 	return rc;
 }
 
+/* Maps the wal-index header once, after the first connection made the
+ * database WAL. The main thread's connection stays open for the daemon's
+ * life, so the -shm file it maps is never replaced under it. */
+static void map_wal_header(void)
+{
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	static int tried;
+	char *shm;
+	int fd;
+	void *m;
+
+	if (atomic_load(&wal_hdr))
+		return;
+	pthread_mutex_lock(&mu);
+	if (tried++) {
+		pthread_mutex_unlock(&mu);
+		return;
+	}
+	shm = malloc(strlen(db_path) + 5);
+	if (shm) {
+		sprintf(shm, "%s-shm", db_path);
+		fd = open(shm, O_RDONLY | O_CLOEXEC);
+		free(shm);
+		/* The descriptor stays open for the life of the process:
+		 * closing any descriptor of a file drops every POSIX lock
+		 * the process holds on it, SQLite's included, and another
+		 * process would then think it alone and reset the -shm. */
+		if (fd >= 0) {
+			m = mmap(NULL, WAL_HDR, PROT_READ, MAP_SHARED, fd, 0);
+			if (m != MAP_FAILED)
+				atomic_store(&wal_hdr, m);
+			else
+				close(fd);
+		}
+	}
+	if (!atomic_load(&wal_hdr))
+		log_msg(LOG_INFO, "database: no wal-index to watch; read "
+				  "transactions end with each statement");
+	pthread_mutex_unlock(&mu);
+}
+
+static void wal_header(unsigned char out[WAL_HDR])
+{
+	const unsigned char *h = atomic_load(&wal_hdr);
+	atomic_thread_fence(memory_order_acquire);
+	memcpy(out, h, WAL_HDR);
+}
+
+/* Ends the kept read transaction. */
+static void end_kept(struct db *db)
+{
+	char *msg = NULL;
+	db->kept = 0;
+	if (sqlite3_get_autocommit(db->h))
+		return;
+	if (sqlite3_exec(db->h, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
+		log_msg(LOG_WARN, "database: ending a read transaction: %s",
+			msg ? msg : "error");
+		sqlite3_free(msg);
+		sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+	}
+}
+
+static void *closer_main(void *arg)
+{
+	struct timespec ts = {0, (long)KEEP_IDLE_US * 1000L};
+	(void)arg;
+	for (;;) {
+		unsigned long long now;
+		nanosleep(&ts, NULL);
+		now = mono_us();
+		pthread_mutex_lock(&keep_mu);
+		for (struct db *db = keep_list; db; db = db->next) {
+			if (!db->kept || pthread_mutex_trylock(&db->mu))
+				continue;
+			if (db->kept && now - db->last_use >= KEEP_IDLE_US)
+				end_kept(db);
+			pthread_mutex_unlock(&db->mu);
+		}
+		pthread_mutex_unlock(&keep_mu);
+	}
+	return NULL;
+}
+
+/* Lists a connection for the closer (started with the first one). */
+static void keep_register(struct db *db)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+
+	if (db->keepable || !atomic_load(&wal_hdr))
+		return;
+	pthread_mutex_lock(&keep_mu);
+	if (!closer_started && !pthread_attr_init(&attr)) {
+		sigset_t all, old;
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		if (!pthread_create(&t, &attr, closer_main, NULL))
+			closer_started = 1;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		pthread_attr_destroy(&attr);
+	}
+	if (closer_started) {
+		db->next = keep_list;
+		keep_list = db;
+		db->keepable = 1;
+	}
+	pthread_mutex_unlock(&keep_mu);
+}
+
+void db_enter(void)
+{
+	struct db *db = tls_db;
+	tls_section = 1;
+	if (!db)
+		return;
+	if (!db->locked) {
+		pthread_mutex_lock(&db->mu);
+		db->locked = 1;
+		keep_register(db);
+	}
+	if (db->kept) {
+		unsigned char now[WAL_HDR];
+		wal_header(now);
+		if (memcmp(now, db->snap, WAL_HDR) ||
+		    mono_us() - db->kept_at > KEEP_MAX_US)
+			end_kept(db);
+	}
+}
+
+void db_leave(void)
+{
+	struct db *db = tls_db;
+	tls_section = 0;
+	if (!db || !db->locked)
+		return;
+	if (db->kept)
+		db->last_use = mono_us();
+	db->locked = 0;
+	pthread_mutex_unlock(&db->mu);
+}
+
+/* A transaction-control statement: it must never run inside ours. */
+static int tx_control(const char *sql)
+{
+	static const char *const kw[] = {"BEGIN", "SAVEPOINT", "COMMIT",
+					 "END",   "ROLLBACK",  "RELEASE"};
+	while (*sql == ' ' || *sql == '\t' || *sql == '\n')
+		sql++;
+	for (size_t i = 0; i < sizeof(kw) / sizeof(kw[0]); i++)
+		if (!strncasecmp(sql, kw[i], strlen(kw[i])))
+			return 1;
+	return 0;
+}
+
+static int any_busy(struct db *db)
+{
+	for (sqlite3_stmt *st = sqlite3_next_stmt(db->h, NULL); st;
+	     st = sqlite3_next_stmt(db->h, st))
+		if (sqlite3_stmt_busy(st))
+			return 1;
+	return 0;
+}
+
+/* Before st runs: keep a snapshot for a read, end ours for anything else.
+ * A write prepared while a row loop of the kept transaction is still open
+ * joins it; db_request_done commits it. */
+static void keep_for(struct db *db, sqlite3_stmt *st, const char *sql)
+{
+	int reads = sqlite3_stmt_readonly(st) && !tx_control(sql);
+	if (db->kept) {
+		if (!reads && !any_busy(db))
+			end_kept(db);
+		return;
+	}
+	if (!reads || !db->keepable || !db->locked ||
+	    !sqlite3_get_autocommit(db->h))
+		return;
+	wal_header(db->snap);
+	if (sqlite3_exec(db->h, "BEGIN", NULL, NULL, NULL) == SQLITE_OK) {
+		db->kept = 1;
+		db->kept_at = mono_us();
+	}
+}
+
+int db_request_done(struct db *db)
+{
+	int rc;
+	if (!db->kept || sqlite3_txn_state(db->h, NULL) != SQLITE_TXN_WRITE)
+		return ATR_OK;
+	db->kept = 0;
+	rc = sqlite3_exec(db->h, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		log_msg(LOG_ERROR, "database: commit: %s",
+			sqlite3_errmsg(db->h));
+		sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+		return db_status(rc) == ATR_OK ? ATR_ERR : db_status(rc);
+	}
+	return ATR_OK;
+}
+
 struct db *db_thread(void)
 {
 	struct db *db;
@@ -84,6 +355,7 @@ struct db *db_thread(void)
 	db = calloc(1, sizeof(*db));
 	if (!db)
 		return NULL;
+	pthread_mutex_init(&db->mu, NULL);
 	if (sqlite3_open_v2(db_path, &db->h,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				SQLITE_OPEN_NOMUTEX,
@@ -107,6 +379,12 @@ struct db *db_thread(void)
 	}
 	tls_db = db;
 	pthread_setspecific(db_key, db);
+	map_wal_header();
+	if (tls_section) {
+		pthread_mutex_lock(&db->mu);
+		db->locked = 1;
+		keep_register(db);
+	}
 	return db;
 }
 
@@ -142,6 +420,7 @@ sqlite3_stmt *db_prepare(struct db *db, const char *sql)
 		if (db->cache[i].sql && !strcmp(db->cache[i].sql, sql)) {
 			sqlite3_reset(db->cache[i].st);
 			sqlite3_clear_bindings(db->cache[i].st);
+			keep_for(db, db->cache[i].st, sql);
 			return db->cache[i].st;
 		}
 		if (!c && !db->cache[i].sql)
@@ -184,6 +463,7 @@ sqlite3_stmt *db_prepare(struct db *db, const char *sql)
 		c->st = NULL;
 		return NULL;
 	}
+	keep_for(db, c->st, sql);
 	return c->st;
 }
 
@@ -397,7 +677,7 @@ out:
 
 int db_in_tx(struct db *db)
 {
-	return !sqlite3_get_autocommit(db->h);
+	return !sqlite3_get_autocommit(db->h) && !db->kept;
 }
 
 static int simple(struct db *db, const char *sql)
@@ -409,6 +689,8 @@ int db_begin(struct db *db)
 {
 	if (db_in_tx(db))
 		return ATR_EBUSY;
+	if (db->kept)
+		end_kept(db);
 	return simple(db, "BEGIN IMMEDIATE");
 }
 
@@ -429,7 +711,10 @@ int db_rollback(struct db *db)
 int db_script(struct db *db, const char *sql, char *err, size_t errlen)
 {
 	char *msg = NULL;
-	int rc = sqlite3_exec(db->h, sql, NULL, NULL, &msg);
+	int rc;
+	if (db->kept)
+		end_kept(db);
+	rc = sqlite3_exec(db->h, sql, NULL, NULL, &msg);
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "%s", msg ? msg : sqlite3_errstr(rc));
 		sqlite3_free(msg);

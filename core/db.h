@@ -27,6 +27,16 @@ struct db *db_thread(void);
 void db_thread_close(void);
 sqlite3 *db_handle(struct db *db);
 
+/* A request section on this thread: from the start to the end of one
+ * access-handler call. Inside one, this thread's connection may keep its
+ * read transaction for the next section (see db.c); db_enter drops it if
+ * anything has committed since it began. */
+void db_enter(void);
+void db_leave(void);
+/* At the end of a handler: commits a write that had to join the kept read
+ * transaction. ATR_OK, or the failure (the change is rolled back). */
+int db_request_done(struct db *db);
+
 /* A cached statement, reset and unbound, ready to bind; NULL on error
  * (logged). Valid until the next db_prepare of another SQL text could evict
  * it: use it and reset it before preparing another. */

@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@
 #include "audit.h"
 #include "auth.h"
 #include "db.h"
+#include "json_out.h"
 #include "log.h"
 #include "plugins.h"
 #include "request.h"
@@ -207,17 +209,30 @@ int respond_raw(struct request *req, int status, const char *type,
 	return ATR_OK;
 }
 
+int respond_static(struct request *req, int status, const char *type,
+		   const char *body, size_t len)
+{
+	if (req->responded)
+		return ATR_ERESPONDED;
+	req->responded = 1;
+	req->status = status;
+	req->static_body = body;
+	req->resp_len = len;
+	req->content_type = type;
+	return ATR_OK;
+}
+
 int respond_json(struct request *req, int status, json_t *body)
 {
 	char *text;
+	size_t len;
 	if (!body)
 		return respond_raw(req, status, NULL, NULL, 0);
-	text = json_dumps(body, JSON_COMPACT);
+	text = json_out(body, &len);
 	json_decref(body);
 	if (!text)
 		return ATR_ENOMEM;
-	return respond_raw(req, status, "application/json", text,
-			   strlen(text));
+	return respond_raw(req, status, "application/json", text, len);
 }
 
 int respond_error(struct request *req, int status, const char *code,
@@ -269,9 +284,15 @@ static enum MHD_Result queue(struct request *req)
 			      "the server could not complete the request");
 	}
 	if (!r) {
-		r = MHD_create_response_from_buffer(
-		    req->resp_len, req->resp ? req->resp : (char *)"",
-		    req->resp ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+		if (req->static_body)
+			r = MHD_create_response_from_buffer(
+			    req->resp_len, (void *)(uintptr_t)req->static_body,
+			    MHD_RESPMEM_PERSISTENT);
+		else
+			r = MHD_create_response_from_buffer(
+			    req->resp_len, req->resp ? req->resp : (char *)"",
+			    req->resp ? MHD_RESPMEM_MUST_FREE
+				      : MHD_RESPMEM_PERSISTENT);
 		if (!r)
 			return MHD_NO;
 		req->resp = NULL;
@@ -325,6 +346,15 @@ static void finish_handler(struct request *req)
 		log_msg(LOG_WARN, "req=%s: transaction left open; rolled back",
 			req->id);
 		db_rollback(ctx->db);
+	}
+	if (ctx->db && db_request_done(ctx->db) != ATR_OK) {
+		req->responded = 0;
+		free(req->resp);
+		req->resp = NULL;
+		req->static_body = NULL;
+		req->nhdr = 0;
+		respond_error(req, 500, "internal_error",
+			      "the change could not be saved");
 	}
 	if (rt && (rt->flags & ATR_ROUTE_PHI) && !ctx->audited)
 		audit_route(ctx, rt, req->status);
@@ -439,14 +469,22 @@ static int expects_continue(struct request *req)
 	return e && strcasestr(e, "100-continue");
 }
 
-static void client_addr(struct request *req)
+/* The client's address, formatted on first use (audit rows, throttles and
+ * sessions want it; most requests never do). */
+const char *request_client(struct request *req)
 {
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
-	    req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+	const union MHD_ConnectionInfo *ci;
+	const struct sockaddr *sa;
+
+	if (req->client_done)
+		return req->client;
+	req->client_done = 1;
 	req->client[0] = '\0';
+	ci = MHD_get_connection_info(req->conn,
+				     MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	sa = ci ? ci->client_addr : NULL;
 	if (!sa)
-		return;
+		return req->client;
 	if (sa->sa_family == AF_INET)
 		inet_ntop(AF_INET,
 			  &((const struct sockaddr_in *)(const void *)sa)
@@ -457,6 +495,26 @@ static void client_addr(struct request *req)
 			  &((const struct sockaddr_in6 *)(const void *)sa)
 			       ->sin6_addr,
 			  req->client, sizeof(req->client));
+	return req->client;
+}
+
+/* The request id: "%08x%08llx" of the process prefix and the counter. */
+static void format_id(char *out, unsigned prefix, unsigned long long n)
+{
+	static const char hex[] = "0123456789abcdef";
+	char tmp[16];
+	int len = 0;
+	for (int i = 7; i >= 0; i--, prefix >>= 4)
+		out[i] = hex[prefix & 15];
+	do {
+		tmp[len++] = hex[n & 15];
+		n >>= 4;
+	} while (n);
+	while (len < 8)
+		tmp[len++] = '0';
+	for (int i = 0; i < len; i++)
+		out[8 + i] = tmp[len - 1 - i];
+	out[8 + len] = '\0';
 }
 
 static int path_ok(const char *p)
@@ -467,10 +525,43 @@ static int path_ok(const char *p)
 	return 1;
 }
 
+/* One finished request struct per worker thread is kept for the next: a
+ * request is a few KiB, past malloc's fast bins. */
+static pthread_key_t spare_key;
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+static _Thread_local struct request *spare;
+
+static void spare_key_make(void)
+{
+	pthread_key_create(&spare_key, free);
+}
+
+static struct request *request_alloc(void)
+{
+	struct request *req = spare;
+	if (!req)
+		return calloc(1, sizeof(*req));
+	spare = NULL;
+	pthread_setspecific(spare_key, NULL);
+	memset(req, 0, sizeof(*req));
+	return req;
+}
+
+static void request_free(struct request *req)
+{
+	if (spare) {
+		free(req);
+		return;
+	}
+	pthread_once(&spare_once, spare_key_make);
+	spare = req;
+	pthread_setspecific(spare_key, req);
+}
+
 static struct request *request_new(struct MHD_Connection *conn,
 				   const char *url, const char *method)
 {
-	struct request *req = calloc(1, sizeof(*req));
+	struct request *req = request_alloc();
 	int framing[2] = {0, 0};
 	const char *cl;
 
@@ -484,13 +575,12 @@ static struct request *request_new(struct MHD_Connection *conn,
 	req->method = method;
 	req->path = arena_strdup(&req->arena, url);
 	req->status = 0;
-	snprintf(req->id, sizeof(req->id), "%08x%08llx", req_prefix,
-		 (unsigned long long)atomic_fetch_add(&req_counter, 1));
-	client_addr(req);
+	format_id(req->id, req_prefix,
+		  (unsigned long long)atomic_fetch_add(&req_counter, 1));
 	req->is_api = !strncmp(url, "/api/", 5) || !strcmp(url, "/api") ||
 		      !strcmp(url, "/healthz");
 	if (!req->path) {
-		free(req);
+		request_free(req);
 		return NULL;
 	}
 	if (!path_ok(req->path))
@@ -517,14 +607,11 @@ static struct request *request_new(struct MHD_Connection *conn,
 	return req;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
-				  const char *url, const char *method,
-				  const char *version, const char *upload_data,
-				  size_t *upload_data_size, void **con_cls)
+static enum MHD_Result handle(struct MHD_Connection *conn, const char *url,
+			      const char *method, const char *upload_data,
+			      size_t *upload_data_size, void **con_cls)
 {
 	struct request *req = *con_cls;
-	(void)cls;
-	(void)version;
 
 	if (!req) {
 		req = request_new(conn, url, method);
@@ -594,6 +681,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	return queue(req);
 }
 
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+				  const char *url, const char *method,
+				  const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **con_cls)
+{
+	enum MHD_Result ret;
+	(void)cls;
+	(void)version;
+	db_enter();
+	ret = handle(conn, url, method, upload_data, upload_data_size,
+		     con_cls);
+	db_leave();
+	return ret;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn,
 			 void **con_cls, enum MHD_RequestTerminationCode toe)
 {
@@ -620,7 +722,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 	free(req->body);
 	ctx_release(&req->ctx);
 	arena_release(&req->arena);
-	free(req);
+	request_free(req);
 	*con_cls = NULL;
 	atomic_fetch_sub(&inflight, 1);
 }

@@ -69,7 +69,7 @@ static void login_audit(struct atr_ctx *ctx, struct login *l,
 				.username = l->username,
 				.role = l->user_id ? role_name(l->role) : NULL,
 				.action = "auth.login",
-				.client = ctx->req->client,
+				.client = request_client(ctx->req),
 				.outcome = outcome});
 }
 

@@ -272,7 +272,7 @@ static void anon_audit(struct atr_ctx *ctx, const char *action,
 					.role = user_id ? "patient" : NULL,
 					.action = action,
 					.patient_id = user_id,
-					.client = ctx->req->client,
+					.client = request_client(ctx->req),
 					.outcome = outcome});
 }
 
@@ -369,7 +369,7 @@ int idh_activate(struct atr_ctx *ctx)
 					  "a username is 3-64 letters, digits "
 					  "or . _ - @");
 	}
-	throttle_key(key, "activate", ctx->req->client);
+	throttle_key(key, "activate", request_client(ctx->req));
 	if ((wait = throttle_wait(db, key)) > 0) {
 		idjob_wipe(j);
 		return throttle_respond(ctx, wait);
@@ -509,7 +509,7 @@ int idh_register(struct atr_ctx *ctx)
 		return identity_bad_field(ctx, "email", "bad_request",
 					  "the e-mail address is not valid");
 	}
-	throttle_key(r->key, "register", ctx->req->client);
+	throttle_key(r->key, "register", request_client(ctx->req));
 	if ((wait = throttle_wait(ctx_db(ctx), r->key)) > 0) {
 		idjob_wipe(j);
 		return throttle_respond(ctx, wait);

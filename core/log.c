@@ -63,10 +63,16 @@ static size_t put_ts(char *buf, size_t cap)
 				    &tm);
 		last_sec = ts.tv_sec;
 	}
-	n = last_len < cap ? last_len : 0;
+	n = last_len + 5 < cap ? last_len : 0;
 	memcpy(buf, last, n);
-	n += (size_t)snprintf(buf + n, cap - n, ".%03ldZ",
-			      ts.tv_nsec / 1000000);
+	if (n) {
+		long ms = ts.tv_nsec / 1000000;
+		buf[n++] = '.';
+		buf[n++] = (char)('0' + ms / 100);
+		buf[n++] = (char)('0' + ms / 10 % 10);
+		buf[n++] = (char)('0' + ms % 10);
+		buf[n++] = 'Z';
+	}
 	return n;
 }
 
@@ -272,26 +278,59 @@ void log_comp(enum log_level lvl, const char *comp, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Appends an unsigned decimal. */
+static size_t put_u64(char *buf, size_t n, size_t cap, unsigned long long v)
+{
+	char tmp[20];
+	size_t len = 0;
+	do {
+		tmp[len++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (len && n < cap)
+		buf[n++] = tmp[--len];
+	return n;
+}
+
+static size_t put_lit(char *buf, size_t n, size_t cap, const char *s,
+		      size_t len)
+{
+	if (n + len > cap)
+		len = n < cap ? cap - n : 0;
+	memcpy(buf + n, s, len);
+	return n + len;
+}
+
+#define PUT_LIT(s) (n = put_lit(buf, n, cap, s, sizeof(s) - 1))
+
+/* One access line, formatted by hand: it is written for every request. */
 void log_access(const char *req_id, const char *method, const char *path,
 		int status, unsigned long long dur_us, long long user_id)
 {
 	char buf[1024];
+	const size_t cap = sizeof(buf) - 1;
 	size_t n;
 
 	if (LOG_INFO < min_level)
 		return;
 	/* The path is cut so the fields after it always fit. */
-	n = put_ts(buf, sizeof(buf) - 1);
-	n += (size_t)snprintf(buf + n, sizeof(buf) - 1 - n,
-			      " level=info req=%s method=", req_id);
-	n = put_token(buf, n, sizeof(buf) - 1, method);
-	n += (size_t)snprintf(buf + n, sizeof(buf) - 1 - n, " path=");
-	n = put_quoted(buf, n, sizeof(buf) - 1, path, 512);
-	n += (size_t)snprintf(buf + n, sizeof(buf) - 1 - n,
-			      " status=%d dur_us=%llu user=%lld", status,
-			      dur_us, user_id);
-	if (n >= sizeof(buf))
-		n = sizeof(buf) - 1;
+	n = put_ts(buf, cap);
+	PUT_LIT(" level=info req=");
+	n = put_lit(buf, n, cap, req_id, strnlen(req_id, 32));
+	PUT_LIT(" method=");
+	n = put_token(buf, n, cap, method);
+	PUT_LIT(" path=");
+	n = put_quoted(buf, n, cap, path, 512);
+	PUT_LIT(" status=");
+	n = put_u64(buf, n, cap, status > 0 ? (unsigned)status : 0);
+	PUT_LIT(" dur_us=");
+	n = put_u64(buf, n, cap, dur_us);
+	PUT_LIT(" user=");
+	if (user_id < 0)
+		PUT_LIT("-");
+	n = put_u64(buf, n, cap,
+		    user_id < 0 ? 0ull - (unsigned long long)user_id
+				: (unsigned long long)user_id);
 	buf[n++] = '\n';
 	batch_line(buf, n);
 }

@@ -54,9 +54,10 @@ struct request {
 	struct atr_ctx ctx;
 	const char *method;
 	char *path; /* decoded, without the query string */
-	char id[24];
+	char id[28]; /* 8 + up to 16 hex digits */
 	unsigned long long t0; /* monotonic microseconds */
-	char client[48];
+	char client[48]; /* see request_client */
+	int client_done;
 	/* Set by auth_resolve for a live session: the SHA-256 of its token
 	 * (the CSRF token derives from it) and whether TOTP is enrolled. */
 	char token_hash[65];
@@ -78,6 +79,7 @@ struct request {
 	/* response */
 	int status;
 	char *resp;  /* malloc'd body */
+	const char *static_body; /* or a body that outlives the request */
 	size_t resp_len;
 	const char *content_type;
 	struct MHD_Response *raw; /* prebuilt (static files) */
@@ -97,6 +99,8 @@ const char *request_header(struct request *req, const char *name);
 const char *request_cookie(struct request *req, const char *name);
 const char *request_query(struct request *req, const char *name);
 const char *request_param(struct request *req, const char *name);
+/* The client's IP address as text ("" if unknown). */
+const char *request_client(struct request *req);
 
 /* Responses. The body of respond_json is stolen. */
 int respond_json(struct request *req, int status, json_t *body);
@@ -104,6 +108,9 @@ int respond_error(struct request *req, int status, const char *code,
 		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 int respond_raw(struct request *req, int status, const char *type,
 		char *body, size_t len); /* body malloc'd, stolen */
+/* A body in static storage, sent without a copy. */
+int respond_static(struct request *req, int status, const char *type,
+		   const char *body, size_t len);
 /* Adds a response header; name and value must outlive the request (use
  * the arena). At most REQ_MAX_HEADERS. */
 int respond_header(struct request *req, const char *name, const char *value);
