@@ -52,7 +52,8 @@ int auth_totp_required(unsigned role)
 	       (role == ATR_ROLE_STAFF && g_cfg->totp_staff);
 }
 
-/* The CSRF token of a session is HMAC(key, token hash): the same for every
+/* The CSRF token of a session is a keyed BLAKE2b MAC of its token hash
+ * (key in core_secrets): the same for every
  * tab of that session, never stored in clear, and new whenever the session
  * token is. The key lives in core_secrets so tokens survive a restart. */
 static unsigned char csrf_key[crypto_auth_hmacsha256_KEYBYTES];
@@ -69,14 +70,76 @@ static void csrf_for(const char *token_hash, char out[TOKEN_STR_LEN])
 			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
 
+/* ---- session cache -------------------------------------------------- */
+
+/* What the session query returned, kept per worker thread together with
+ * the database's commit stamp at the time. While the stamp is unchanged no
+ * connection has committed anything, so the rows are still exactly these;
+ * the time checks are redone on every use. A stale stamp means a miss. */
+struct sess_entry {
+	char token[TOKEN_STR_LEN];
+	char hash[65];
+	char username[64];
+	unsigned char stamp[DB_STAMP_LEN];
+	long long sid, uid, seen, exp;
+	unsigned role;
+	int locked, totp_enabled, used;
+};
+
+#define SESS_CACHE 16 /* per thread, direct-mapped */
+
+static _Thread_local struct sess_entry sess_cache[SESS_CACHE];
+
+static struct sess_entry *sess_slot(const char *tok)
+{
+	unsigned h = 2166136261u;
+	for (const char *p = tok; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	return &sess_cache[h % SESS_CACHE];
+}
+
+/* The cached entry for tok if no commit happened since it was filled. */
+static const struct sess_entry *sess_lookup(const char *tok)
+{
+	struct sess_entry *e = sess_slot(tok);
+	unsigned char now[DB_STAMP_LEN];
+	if (e->used != 1 ||
+	    sodium_memcmp(e->token, tok, TOKEN_STR_LEN - 1) ||
+	    db_stamp(NULL, now) || memcmp(now, e->stamp, DB_STAMP_LEN))
+		return NULL;
+	return e;
+}
+
+/* Apply a session row (cached or fresh) to the request. 1 when it
+ * signs the request in, 0 when it does not, and -1 when it is live but
+ * due a last-seen refresh (the caller writes it). */
+static int sess_apply(struct request *req, const struct sess_entry *e,
+		      time_t now)
+{
+	struct atr_ctx *ctx = &req->ctx;
+	if (e->locked || !e->role || now >= e->exp ||
+	    now - e->seen >= session_idle_timeout(e->role))
+		return 0;
+	memcpy(req->token_hash, e->hash, sizeof(e->hash));
+	req->totp_enabled = e->totp_enabled;
+	ctx->user_id = e->uid;
+	ctx->role = e->role;
+	ctx->session_id = e->sid;
+	ctx->username = arena_strdup(&req->arena, e->username);
+	return now - e->seen >= TOUCH_EVERY ? -1 : 1;
+}
+
 int auth_resolve(struct request *req)
 {
 	struct atr_ctx *ctx = &req->ctx;
 	const char *tok = auth_cookie_get(req, "atrium_session");
-	char hash[65];
+	const struct sess_entry *hit;
+	struct sess_entry fresh, *slot;
 	sqlite3_stmt *st;
 	struct db *db;
 	time_t now = time(NULL);
+	const char *uname;
+	char *long_name = NULL;
 	int rc;
 
 	if (!tok || strlen(tok) != TOKEN_STR_LEN - 1)
@@ -84,47 +147,61 @@ int auth_resolve(struct request *req)
 	db = ctx_db(ctx);
 	if (!db)
 		return -1;
-	sha256_hex(tok, strlen(tok), hash);
+	if ((hit = sess_lookup(tok)) && sess_apply(req, hit, now) >= 0)
+		return 0;
+	memset(&fresh, 0, sizeof(fresh));
+	/* The stamp before the read (or of the snapshot it reads): a commit
+	 * in between only makes the entry look stale sooner. */
+	if (db_stamp(db, fresh.stamp))
+		fresh.used = -1; /* no stamp: never cache */
+	sha256_hex(tok, strlen(tok), fresh.hash);
 	st = db_stmt(db,
 		     "SELECT s.id, s.user_id, s.last_seen_at, s.expires_at, "
 		     "u.role, u.username, u.locked, u.totp_enabled "
 		     "FROM sessions s "
 		     "JOIN users u ON u.id = s.user_id "
 		     "WHERE s.token_hash = ? AND s.revoked = 0",
-		     "s", hash);
+		     "s", fresh.hash);
 	if (!st)
 		return -1;
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		long long sid = sqlite3_column_int64(st, 0);
-		long long uid = sqlite3_column_int64(st, 1);
-		long long seen = sqlite3_column_int64(st, 2);
-		long long exp = sqlite3_column_int64(st, 3);
-		unsigned role =
-		    role_parse((const char *)sqlite3_column_text(st, 4));
-		const char *uname = (const char *)sqlite3_column_text(st, 5);
-		int locked = sqlite3_column_int(st, 6);
-		int idle = session_idle_timeout(role);
-
-		if (!locked && role && now < exp && now - seen < idle) {
-			memcpy(req->token_hash, hash, sizeof(hash));
-			req->totp_enabled = sqlite3_column_int(st, 7);
-			ctx->user_id = uid;
-			ctx->role = role;
-			ctx->session_id = sid;
-			ctx->username =
-			    arena_strdup(&req->arena, uname ? uname : "");
-		}
+	if (rc != SQLITE_ROW) {
 		sqlite3_reset(st);
-		if (ctx->user_id && now - seen >= TOUCH_EVERY)
-			db_done(db_stmt(db,
-					"UPDATE sessions SET last_seen_at = ? "
-					"WHERE id = ?",
-					"ii", (long long)now, ctx->session_id));
-		return 0;
+		return rc == SQLITE_DONE ? 0 : -1;
 	}
+	fresh.sid = sqlite3_column_int64(st, 0);
+	fresh.uid = sqlite3_column_int64(st, 1);
+	fresh.seen = sqlite3_column_int64(st, 2);
+	fresh.exp = sqlite3_column_int64(st, 3);
+	fresh.role = role_parse((const char *)sqlite3_column_text(st, 4));
+	uname = (const char *)sqlite3_column_text(st, 5);
+	fresh.locked = sqlite3_column_int(st, 6);
+	fresh.totp_enabled = sqlite3_column_int(st, 7);
+	if (!uname)
+		uname = "";
+	if (strlen(uname) >= sizeof(fresh.username)) {
+		fresh.used = -1; /* too long to cache; served uncached */
+		long_name = arena_strdup(&req->arena, uname);
+	}
+	snprintf(fresh.username, sizeof(fresh.username), "%s", uname);
 	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : -1;
+	rc = sess_apply(req, &fresh, now);
+	if (long_name && ctx->user_id)
+		ctx->username = long_name;
+	if (rc < 0) {
+		db_done(db_stmt(db,
+				"UPDATE sessions SET last_seen_at = ? "
+				"WHERE id = ?",
+				"ii", (long long)now, ctx->session_id));
+		return 0; /* the write changed the stamp: nothing to cache */
+	}
+	if (fresh.used == 0) {
+		slot = sess_slot(tok);
+		memcpy(fresh.token, tok, TOKEN_STR_LEN);
+		fresh.used = 1;
+		*slot = fresh;
+	}
+	return 0;
 }
 
 /* Does the Origin (or Referer) name this server? */

@@ -38,7 +38,7 @@
 #include "log.h"
 
 #define STMT_CACHE 128 /* power of two */
-#define WAL_HDR 48     /* the first copy of the wal-index header */
+#define WAL_HDR DB_STAMP_LEN /* the first copy of the wal-index header */
 #define KEEP_MAX_US 500000ull
 #define KEEP_IDLE_US 20000ull
 
@@ -189,6 +189,17 @@ static void wal_header(unsigned char out[WAL_HDR])
 	const unsigned char *h = atomic_load(&wal_hdr);
 	atomic_thread_fence(memory_order_acquire);
 	memcpy(out, h, WAL_HDR);
+}
+
+int db_stamp(struct db *db, unsigned char out[DB_STAMP_LEN])
+{
+	if (!atomic_load(&wal_hdr))
+		return -1;
+	if (db && db->kept)
+		memcpy(out, db->snap, WAL_HDR);
+	else
+		wal_header(out);
+	return 0;
 }
 
 /* Ends the kept read transaction. */

@@ -33,6 +33,12 @@ sqlite3 *db_handle(struct db *db);
  * anything has committed since it began. */
 void db_enter(void);
 void db_leave(void);
+/* A commit stamp: bytes that change whenever any connection, in any
+ * process, commits. With db, the stamp of the data db reads now (its kept
+ * snapshot's, or the current one); with NULL, the current one. 0, or -1
+ * when the database offers none (then nothing may be cached on it). */
+#define DB_STAMP_LEN 48
+int db_stamp(struct db *db, unsigned char out[DB_STAMP_LEN]);
 /* At the end of a handler: commits a write that had to join the kept read
  * transaction. ATR_OK, or the failure (the change is rolled back). */
 int db_request_done(struct db *db);

@@ -36,6 +36,16 @@ test('a session deleted by another process is refused at once', async () => {
   for (let i = 0; i < 10; i++) assert.equal((await pat.get('/api/auth/me')).status, 401, `request ${i}`);
 });
 
+test('a lock or role change made by another process applies to the next request', async () => {
+  const staff = await lib.loginAs(d, 'staff.demo');
+  for (let i = 0; i < 10; i++) assert.equal((await staff.get('/api/auth/me')).json.user.role, 'staff');
+  lib.sqlite(d.dbPath, "UPDATE users SET role = 'patient' WHERE username = 'staff.demo'");
+  assert.equal((await staff.get('/api/auth/me')).json.user.role, 'patient');
+  lib.sqlite(d.dbPath, "UPDATE users SET role = 'staff', locked = 1 WHERE username = 'staff.demo'");
+  assert.equal((await staff.get('/api/auth/me')).status, 401);
+  lib.sqlite(d.dbPath, "UPDATE users SET locked = 0 WHERE username = 'staff.demo'");
+});
+
 test('a sign-out on one connection is seen by requests on others', async () => {
   const pat = await lib.loginAs(d, 'patient.demo');
   const cookie = pat.cookie;
