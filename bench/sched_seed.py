@@ -20,7 +20,7 @@ recursive CTEs:
 Then, outside that transaction:
 - --sessions N: signed-in sessions for the first N bench patients, written
   to --sessions-out as "TOKEN CSRF" lines (the CSRF token derived as
-  core/auth.c derives it: base64url(HMAC-SHA256(csrf_key, token hash)));
+  core/auth.c derives it: base64url(keyed BLAKE2b-256(csrf_key, token hash)));
 - --free-out FILE: every 15-minute Telehealth start on local days
   [--free-from, --free-to] from today (weekdays, all providers; no seeded
   visit is there), shuffled, as "PROVIDER TYPE START" lines.
@@ -33,7 +33,6 @@ import argparse
 import base64
 import datetime as dt
 import hashlib
-import hmac
 import random
 import secrets
 import sqlite3
@@ -215,7 +214,7 @@ def make_sessions(db, first_pat, n, path, now):
     for k in range(n):
         tok = b64url(secrets.token_bytes(32))
         th = hashlib.sha256(tok.encode()).hexdigest()
-        csrf = b64url(hmac.new(key, th.encode(), hashlib.sha256).digest())
+        csrf = b64url(hashlib.blake2b(th.encode(), key=key, digest_size=32).digest())
         ch = hashlib.sha256(csrf.encode()).hexdigest()
         db.execute("INSERT INTO sessions (token_hash, csrf_hash, user_id, "
                    "created_at, last_seen_at, expires_at, client) VALUES "

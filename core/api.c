@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -271,6 +272,58 @@ static int a_sql_each(struct atr_ctx *ctx, const char *sql, json_t *params,
 {
 	struct db *db = ctx_db(ctx);
 	return db ? db_each(db, sql, params, fn, arg) : ATR_ERR;
+}
+
+static int a_respond_text(struct atr_ctx *ctx, int status,
+			  const char *content_type, const char *body, size_t len)
+{
+	char *copy;
+	if (!ctx->req || !content_type || !*content_type ||
+	    strpbrk(content_type, "\r\n") || (!body && len))
+		return ATR_EINVAL;
+	if (status < 100 || status > 599)
+		status = 500;
+	copy = malloc(len + 1);
+	if (!copy)
+		return ATR_ENOMEM;
+	if (len)
+		memcpy(copy, body, len);
+	copy[len] = '\0';
+	return respond_raw(ctx->req, status,
+			   arena_strdup(ctx->arena, content_type), copy, len);
+}
+
+static int a_sql_each_cols(struct atr_ctx *ctx, const char *sql,
+			   json_t *params, atr_cols_fn fn, void *arg)
+{
+	struct db *db = ctx_db(ctx);
+	return db ? db_each_cols(db, sql, params, fn, arg) : ATR_ERR;
+}
+
+/* struct atr_cols is the statement being stepped. */
+static sqlite3_stmt *cols_stmt(const struct atr_cols *row)
+{
+	return (sqlite3_stmt *)(uintptr_t)row;
+}
+
+static long long a_col_int(const struct atr_cols *row, int col)
+{
+	return sqlite3_column_int64(cols_stmt(row), col);
+}
+
+static double a_col_double(const struct atr_cols *row, int col)
+{
+	return sqlite3_column_double(cols_stmt(row), col);
+}
+
+static const char *a_col_text(const struct atr_cols *row, int col)
+{
+	return (const char *)sqlite3_column_text(cols_stmt(row), col);
+}
+
+static int a_col_is_null(const struct atr_cols *row, int col)
+{
+	return sqlite3_column_type(cols_stmt(row), col) == SQLITE_NULL;
 }
 
 static int a_tx_begin(struct atr_ctx *ctx)
@@ -658,4 +711,10 @@ const struct atr_api atr_host_api = {
     .plugin_name = a_plugin_name,
     .register_demo = a_register_demo,
     .audit_patient = a_audit_patient,
+    .sql_each_cols = a_sql_each_cols,
+    .col_int = a_col_int,
+    .col_double = a_col_double,
+    .col_text = a_col_text,
+    .col_is_null = a_col_is_null,
+    .respond_text = a_respond_text,
 };

@@ -645,6 +645,25 @@ int db_each(struct db *db, const char *sql, json_t *params, atr_row_fn fn,
 	return ATR_OK;
 }
 
+int db_each_cols(struct db *db, const char *sql, json_t *params,
+		 atr_cols_fn fn, void *arg)
+{
+	int status, rc;
+	sqlite3_stmt *st = prep_bind(db, sql, params, &status);
+	if (!st)
+		return status;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (fn(arg, (const struct atr_cols *)(void *)st)) {
+			sqlite3_reset(st);
+			return ATR_OK;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		return step_error(db, st, rc);
+	sqlite3_reset(st);
+	return ATR_OK;
+}
+
 static int append_row(void *arg, json_t *row)
 {
 	return json_array_append(arg, row) != 0;

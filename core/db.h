@@ -61,6 +61,10 @@ json_t *db_query(struct db *db, const char *sql, json_t *params);
 json_t *db_one(struct db *db, const char *sql, json_t *params, int *status);
 int db_each(struct db *db, const char *sql, json_t *params, atr_row_fn fn,
 	    void *arg);
+/* Like db_each, with the statement itself as the row (struct atr_cols is
+ * a sqlite3_stmt). */
+int db_each_cols(struct db *db, const char *sql, json_t *params,
+		 atr_cols_fn fn, void *arg);
 int db_begin(struct db *db); /* BEGIN IMMEDIATE */
 int db_commit(struct db *db);
 int db_rollback(struct db *db);

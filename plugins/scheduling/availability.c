@@ -65,35 +65,43 @@ int sched_load_templates(struct atr_ctx *ctx, long long provider_id,
 	return ATR_OK;
 }
 
-static int append_rows(struct atr_ctx *ctx, json_t *rows,
-		       struct sched_interval **v, size_t *n)
-{
-	size_t add = json_array_size(rows), i;
-	json_t *row;
-	struct sched_interval *nv;
+/* Busy intervals appended straight from the rows: a search reads
+ * thousands of them. */
+struct busy_acc {
+	struct atr_ctx *ctx;
+	struct sched_interval *v;
+	size_t n, cap;
+	int rc;
+};
 
-	if (!add)
-		return ATR_OK;
-	nv = sched_api->alloc(ctx, (*n + add) * sizeof(*nv));
-	if (!nv)
-		return ATR_ENOMEM;
-	if (*n)
-		memcpy(nv, *v, *n * sizeof(*nv));
-	json_array_foreach(rows, i, row)
-	{
-		nv[*n + i].start = (time_t)sched_int(row, "start_utc");
-		nv[*n + i].end = (time_t)sched_int(row, "end_utc");
+static int busy_row(void *arg, const struct atr_cols *row)
+{
+	struct busy_acc *a = arg;
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 64;
+		struct sched_interval *nv =
+		    sched_api->alloc(a->ctx, cap * sizeof(*nv));
+		if (!nv) {
+			a->rc = ATR_ENOMEM;
+			return 1;
+		}
+		if (a->n)
+			memcpy(nv, a->v, a->n * sizeof(*nv));
+		a->v = nv;
+		a->cap = cap;
 	}
-	*v = nv;
-	*n += add;
-	return ATR_OK;
+	a->v[a->n].start = (time_t)sched_api->col_int(row, 0);
+	a->v[a->n].end = (time_t)sched_api->col_int(row, 1);
+	a->n++;
+	return 0;
 }
 
 int sched_load_busy(struct atr_ctx *ctx, long long provider_id, time_t from,
 		    time_t to, long long exclude, unsigned what,
 		    struct sched_interval **out, size_t *n)
 {
-	json_t *rows;
+	struct busy_acc a = {ctx, NULL, 0, 0, ATR_OK};
+	json_t *params;
 	int rc = ATR_OK;
 
 	*out = NULL;
@@ -101,36 +109,37 @@ int sched_load_busy(struct atr_ctx *ctx, long long provider_id, time_t from,
 	if (what & SCHED_BUSY_BOOKINGS) {
 		/* The status list repeats the partial index's so SQLite uses
 		 * it; no visit is longer than SCHED_MAX_DURATION_MIN. */
-		rows = sched_query(
+		params = json_pack("[I,I,I,I]", (json_int_t)provider_id,
+				   (json_int_t)(from -
+						SCHED_MAX_DURATION_MIN * 60),
+				   (json_int_t)to, (json_int_t)exclude);
+		rc = sched_api->sql_each_cols(
 		    ctx,
 		    "SELECT start_utc, end_utc FROM scheduling_appointments "
 		    "WHERE provider_id = ? AND status IN " SCHED_ACTIVE_SQL
 		    " AND start_utc >= ? AND start_utc < ? AND id != ? "
 		    "ORDER BY start_utc",
-		    json_pack("[I,I,I,I]", (json_int_t)provider_id,
-			      (json_int_t)(from - SCHED_MAX_DURATION_MIN * 60),
-			      (json_int_t)to, (json_int_t)exclude));
-		if (!rows)
-			return ATR_ERR;
-		rc = append_rows(ctx, rows, out, n);
-		json_decref(rows);
-		if (rc != ATR_OK)
-			return rc;
+		    params, busy_row, &a);
+		json_decref(params);
 	}
-	if (what & SCHED_BUSY_BLOCKS) {
-		rows = sched_query(
+	if (rc == ATR_OK && a.rc == ATR_OK && (what & SCHED_BUSY_BLOCKS)) {
+		params = json_pack("[I,I,I]", (json_int_t)provider_id,
+				   (json_int_t)to, (json_int_t)from);
+		rc = sched_api->sql_each_cols(
 		    ctx,
 		    "SELECT start_utc, end_utc FROM scheduling_blocks WHERE "
 		    "active = 1 AND (provider_id = ? OR provider_id IS NULL) "
 		    "AND start_utc < ? AND end_utc > ? ORDER BY start_utc",
-		    json_pack("[I,I,I]", (json_int_t)provider_id,
-			      (json_int_t)to, (json_int_t)from));
-		if (!rows)
-			return ATR_ERR;
-		rc = append_rows(ctx, rows, out, n);
-		json_decref(rows);
+		    params, busy_row, &a);
+		json_decref(params);
 	}
-	return rc;
+	if (rc == ATR_OK)
+		rc = a.rc;
+	if (rc != ATR_OK)
+		return rc;
+	*out = a.v;
+	*n = a.n;
+	return ATR_OK;
 }
 
 int sched_check_slot(struct atr_ctx *ctx, long long provider_id,
@@ -356,6 +365,159 @@ static int provider_slots(struct atr_ctx *ctx, long long provider_id,
 }
 
 /* GET /slots?type=ID&provider=ID&from=YYYY-MM-DD&to=YYYY-MM-DD&limit=N */
+/* ---- the answer, written as text ---------------------------------------- */
+
+/* A search answers thousands of slots; building them as jansson values
+ * cost more than finding them. The text is what respond_json would write
+ * for {"slots":[{"start","end","provider_id","type_id","location",
+ * "status"}...],"truncated":b}. */
+struct text {
+	char *p;
+	size_t len, cap;
+	int failed;
+};
+
+static void put(struct text *t, const char *s, size_t n)
+{
+	if (t->failed)
+		return;
+	if (t->len + n > t->cap) {
+		size_t cap = t->cap ? t->cap : 4096;
+		char *np;
+		while (cap < t->len + n)
+			cap *= 2;
+		np = realloc(t->p, cap);
+		if (!np) {
+			t->failed = 1;
+			return;
+		}
+		t->p = np;
+		t->cap = cap;
+	}
+	memcpy(t->p + t->len, s, n);
+	t->len += n;
+}
+
+#define PUT(t, lit) put(t, lit, sizeof(lit) - 1)
+
+static void put_int(struct text *t, long long v)
+{
+	char b[24], *e = b + sizeof(b), *q = e;
+	unsigned long long u = v < 0 ? 0ull - (unsigned long long)v
+				     : (unsigned long long)v;
+	do {
+		*--q = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--q = '-';
+	put(t, q, (size_t)(e - q));
+}
+
+/* "2026-11-26T17:00:00Z", as api->time_format writes it, by arithmetic
+ * (days to civil date, proleptic Gregorian). */
+static void put_time(struct text *t, time_t when)
+{
+	long long days = (long long)when / 86400, secs = (long long)when % 86400;
+	long long z, era, doe, yoe, y, doy, mp, d, m;
+	char b[22];
+	if (secs < 0) {
+		secs += 86400;
+		days--;
+	}
+	z = days + 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	y = yoe + era * 400;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	d = doy - (153 * mp + 2) / 5 + 1;
+	m = mp < 10 ? mp + 3 : mp - 9;
+	y += m <= 2;
+	if (y < 0 || y > 9999) {
+		put(t, "\"\"", 2);
+		return;
+	}
+	b[0] = '"';
+	b[1] = (char)('0' + y / 1000);
+	b[2] = (char)('0' + y / 100 % 10);
+	b[3] = (char)('0' + y / 10 % 10);
+	b[4] = (char)('0' + y % 10);
+	b[5] = '-';
+	b[6] = (char)('0' + m / 10);
+	b[7] = (char)('0' + m % 10);
+	b[8] = '-';
+	b[9] = (char)('0' + d / 10);
+	b[10] = (char)('0' + d % 10);
+	b[11] = 'T';
+	b[12] = (char)('0' + secs / 36000);
+	b[13] = (char)('0' + secs / 3600 % 10);
+	b[14] = ':';
+	b[15] = (char)('0' + secs % 3600 / 600);
+	b[16] = (char)('0' + secs % 3600 / 60 % 10);
+	b[17] = ':';
+	b[18] = (char)('0' + secs % 60 / 10);
+	b[19] = (char)('0' + secs % 10);
+	b[20] = 'Z';
+	b[21] = '"';
+	put(t, b, 22);
+}
+
+/* A location as a JSON string; jansson escapes it, once per template. */
+static void put_location(struct text *t, const char *loc, const char **last,
+			 char **last_text)
+{
+	if (loc != *last) {
+		json_t *s = json_string(loc ? loc : "");
+		free(*last_text);
+		*last_text = s ? json_dumps(s, JSON_ENCODE_ANY) : NULL;
+		json_decref(s);
+		*last = loc;
+	}
+	if (*last_text)
+		put(t, *last_text, strlen(*last_text));
+	else
+		PUT(t, "null");
+}
+
+static int write_slots(struct atr_ctx *ctx, const struct slot *v, size_t n,
+		       int truncated, long long type_id, time_t duration)
+{
+	struct text t = {NULL, 0, 0, 0};
+	const char *last = NULL;
+	char *last_text = NULL;
+	int rc;
+
+	PUT(&t, "{\"slots\":[");
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			PUT(&t, ",");
+		PUT(&t, "{\"start\":");
+		put_time(&t, v[i].start);
+		PUT(&t, ",\"end\":");
+		put_time(&t, v[i].start + duration);
+		PUT(&t, ",\"provider_id\":");
+		put_int(&t, v[i].provider_id);
+		PUT(&t, ",\"type_id\":");
+		put_int(&t, type_id);
+		PUT(&t, ",\"location\":");
+		put_location(&t, v[i].location, &last, &last_text);
+		PUT(&t, ",\"status\":\"free\"}");
+	}
+	if (truncated)
+		PUT(&t, "],\"truncated\":true}");
+	else
+		PUT(&t, "],\"truncated\":false}");
+	free(last_text);
+	rc = t.failed ? sched_api->respond_error(ctx, 500, "internal_error",
+						  "out of memory")
+		      : sched_api->respond_text(ctx, 200, "application/json",
+						 t.p, t.len);
+	free(t.p);
+	return rc;
+}
+
 int sched_h_slots(struct atr_ctx *ctx)
 {
 	struct sched_clock c = sched_clock_of(ctx);
@@ -366,7 +528,7 @@ int sched_h_slots(struct atr_ctx *ctx)
 	const char *ls = sched_api->req_query(ctx, "limit");
 	size_t limit = DEFAULT_LIMIT, n = 0, cap = 0, i;
 	struct slot *v = NULL;
-	json_t *providers, *row, *out;
+	json_t *providers, *row;
 	int rc;
 
 	if (sched_query_id(ctx, "type", &type_id) != ATR_OK ||
@@ -422,18 +584,6 @@ int sched_h_slots(struct atr_ctx *ctx)
 	json_decref(providers);
 	if (n)
 		qsort(v, n, sizeof(*v), cmp_slot);
-	out = json_array();
-	for (i = 0; i < n && i < limit; i++)
-		json_array_append_new(
-		    out, json_pack("{s:o,s:o,s:I,s:I,s:s,s:s}", "start",
-				   sched_time_json(ctx, v[i].start), "end",
-				   sched_time_json(ctx, v[i].start +
-							    t.duration_min *
-								60),
-				   "provider_id", (json_int_t)v[i].provider_id,
-				   "type_id", (json_int_t)type_id, "location",
-				   v[i].location, "status", "free"));
-	return sched_api->respond_json(
-	    ctx, 200,
-	    json_pack("{s:o,s:b}", "slots", out, "truncated", n > limit));
+	return write_slots(ctx, v, n < limit ? n : limit, n > limit, type_id,
+			   t.duration_min * 60);
 }

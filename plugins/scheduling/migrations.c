@@ -187,5 +187,10 @@ const struct atr_migration sched_migrations[] = {
          * last fulfilled visit's provider in appointment.* payloads */
      "CREATE INDEX scheduling_appointments_patient_status ON"
      " scheduling_appointments(patient_id, status, start_utc);"},
+    {3, /* slot search reads a provider's active visits in a range:
+         * covering, so no table row is visited */
+     "CREATE INDEX scheduling_appointments_busy ON"
+     " scheduling_appointments(provider_id, start_utc, end_utc)"
+     " WHERE status IN ('pending','booked','arrived','checked-in');"},
     {0, NULL},
 };

@@ -249,6 +249,9 @@ static int sched_init(struct atr_ctx *ctx, const struct atr_api *host,
 
 	if (host->abi_major != ATR_ABI_MAJOR)
 		return refuse(errmsg, "host speaks another plugin abi");
+	if (!ATR_API_HAS(host, sql_each_cols) ||
+	    !ATR_API_HAS(host, respond_text))
+		return refuse(errmsg, "host lacks plugin abi 1.1");
 	sched_api = host;
 	rc = load_config(ctx, errmsg);
 	if (rc != ATR_OK)

@@ -126,6 +126,12 @@ test('a plugin switched off keeps its data; its routes 404 and it leaves the man
   try {
     const pat = await lib.loginAs(d, 'patient.demo');
     assert.equal((await pat.post('/api/tnote/notes', { text: 'keep me' })).status, 201);
+    // ABI 1.1: sql_each_cols + respond_text
+    const csv = await pat.get('/api/tnote/notes.csv');
+    assert.equal(csv.status, 200);
+    assert.match(csv.headers['content-type'], /^text\/csv/);
+    assert.equal(csv.headers['x-content-type-options'], 'nosniff');
+    assert.equal(csv.body, 'id,text,null\n1,keep me,0\n');
     let m = await pat.get('/api/ui/manifest');
     assert.ok(m.json.pages.some((p) => p.plugin === 'tnote' && p.module === '/plugins/tnote/notes.js'));
     assert.equal((await pat.get('/plugins/tnote/notes.js')).status, 200);

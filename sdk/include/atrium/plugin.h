@@ -30,7 +30,7 @@ extern "C" {
 #endif
 
 #define ATR_ABI_MAJOR 1
-#define ATR_ABI_MINOR 0
+#define ATR_ABI_MINOR 1
 
 /* Changes whenever something outside the version numbers would make a
  * plugin binary incompatible: pointer size, the jansson major version. */
@@ -177,6 +177,10 @@ enum atr_log_level { ATR_LOG_DEBUG, ATR_LOG_INFO, ATR_LOG_WARN, ATR_LOG_ERROR };
 
 /* Row callback for api->sql_each: row is borrowed; return non-zero to stop. */
 typedef int (*atr_row_fn)(void *arg, json_t *row);
+/* A result row read column by column (api->sql_each_cols, ABI 1.1): valid
+ * only inside the callback. */
+struct atr_cols;
+typedef int (*atr_cols_fn)(void *arg, const struct atr_cols *row);
 /* Timed job and event handler callbacks. Jobs run on the core's job thread
  * with their own database connection, never overlapping themselves. */
 typedef void (*atr_job_fn)(struct atr_ctx *ctx);
@@ -319,6 +323,26 @@ struct atr_api {
 	/* The patient a request is about, for the audit record of a PHI
 	 * route that looked a record up by id (check_patient sets it). */
 	void (*audit_patient)(struct atr_ctx *ctx, long long patient_id);
+
+	/* ---- 1.1 ---------------------------------------------------- */
+
+	/* sql_each without a JSON object per row, for loops over many rows:
+	 * fn reads the current row's columns (0-based, in SELECT order) with
+	 * col_int / col_double / col_text / col_is_null. Same parameters and
+	 * results as sql_each. col_text is NULL for SQL NULL and valid until
+	 * fn returns. */
+	int (*sql_each_cols)(struct atr_ctx *ctx, const char *sql,
+			     json_t *params, atr_cols_fn fn, void *arg);
+	long long (*col_int)(const struct atr_cols *row, int col);
+	double (*col_double)(const struct atr_cols *row, int col);
+	const char *(*col_text)(const struct atr_cols *row, int col);
+	int (*col_is_null)(const struct atr_cols *row, int col);
+	/* Answer with a body the plugin wrote itself (copied), e.g. a long
+	 * JSON list written without building it as jansson values, or CSV.
+	 * content_type is required; the core adds its usual headers. */
+	int (*respond_text)(struct atr_ctx *ctx, int status,
+			    const char *content_type, const char *body,
+			    size_t len);
 };
 
 /* True when the host's table has entry `field` (for entries added after

@@ -3,6 +3,7 @@
  * each -D switch breaks the plugin in one way the loader must refuse.
  * Without switches it is a small working plugin ("note" table, routes).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include <atrium/plugin.h>
@@ -57,6 +58,40 @@ static int add(struct atr_ctx *ctx)
 						 "cannot save");
 }
 
+/* ABI 1.1: rows read column by column, answered as text the plugin wrote. */
+struct csv {
+	char buf[4096];
+	size_t len;
+};
+
+static int csv_row(void *arg, const struct atr_cols *row)
+{
+	struct csv *c = arg;
+	const char *text = api->col_text(row, 1);
+	int n = snprintf(c->buf + c->len, sizeof(c->buf) - c->len,
+			 "%lld,%s,%d\n", api->col_int(row, 0),
+			 text ? text : "", api->col_is_null(row, 1));
+	if (n < 0 || (size_t)n >= sizeof(c->buf) - c->len)
+		return 1;
+	c->len += (size_t)n;
+	return 0;
+}
+
+static int csv(struct atr_ctx *ctx)
+{
+	struct csv c = {"id,text,null\n", 13};
+	int rc;
+	if (!ATR_API_HAS(api, sql_each_cols) || !ATR_API_HAS(api, respond_text))
+		return api->respond_error(ctx, 501, "unsupported", "abi 1.0");
+	rc = api->sql_each_cols(ctx,
+				"SELECT id, text FROM " NAME "_notes ORDER BY id",
+				NULL, csv_row, &c);
+	if (rc != ATR_OK)
+		return api->respond_error(ctx, 500, "internal_error", "query");
+	return api->respond_text(ctx, 200, "text/csv; charset=utf-8", c.buf,
+				 c.len);
+}
+
 static int late_register(struct atr_ctx *ctx)
 {
 	/* Registration after init must be refused. */
@@ -67,6 +102,8 @@ static int late_register(struct atr_ctx *ctx)
 static const struct atr_route routes[] = {
     {"GET", "/notes", list, ATR_ROLES_ANY_USER, 0, "list notes", NULL, NULL},
     {"POST", "/notes", add, ATR_ROLES_ANY_USER, 0, "add a note", NULL, NULL},
+    {"GET", "/notes.csv", csv, ATR_ROLES_ANY_USER, 0, "notes as CSV", NULL,
+     NULL},
     {"GET", "/late", late_register, ATR_ROLES_ANY_USER, 0, "late", NULL, NULL},
 #ifdef ROUTE_CONFLICT
     {"GET", "/notes", list, ATR_ROLES_ANY_USER, 0, "again", NULL, NULL},
