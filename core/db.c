@@ -14,9 +14,13 @@
  *    the start of each request (db_enter);
  *  - before anything that writes or controls a transaction (db_prepare of
  *    such a statement, db_begin, db_script), so writes never join it;
+ *  - at the end of a request, if anything has committed since it began;
  *  - when it is older than KEEP_MAX_US (a bound on how long a checkpoint
  *    may wait for it), and when its thread has been idle for KEEP_IDLE_US,
  *    by a closer thread, so an idle worker never pins the WAL.
+ * And it is only kept while commits are rare (none in KEEP_QUIET_US, as this
+ * thread sees them): under a stream of writes, readers holding the WAL
+ * would keep writers from starting it over.
  * A request therefore reads data at least as new as the last commit that
  * finished before it started, as without the kept transaction.
  */
@@ -41,6 +45,8 @@
 #define WAL_HDR DB_STAMP_LEN /* the first copy of the wal-index header */
 #define KEEP_MAX_US 500000ull
 #define KEEP_IDLE_US 20000ull
+#define KEEP_QUIET_US 100000ull
+#define CKPT_WAIT_US 200000ull /* see wal_hook */
 
 struct cached {
 	char *sql;
@@ -57,7 +63,11 @@ struct db {
 	int keepable; /* registered with the closer */
 	int kept;     /* our own BEGIN is open, reading only */
 	unsigned char snap[WAL_HDR];
+	unsigned char seen[WAL_HDR]; /* header at the last look */
+	unsigned long long changed_at; /* when it last differed */
 	unsigned long long kept_at, last_use;
+	unsigned long long busy_since; /* first busy retry, monotonic us */
+	int in_ckpt;                   /* checkpointing from wal_hook */
 	struct db *next; /* closer's list */
 	struct cached cache[STMT_CACHE];
 };
@@ -114,8 +124,78 @@ static void db_free(void *p)
 	free(db);
 }
 
+/* ---- waiting for the write lock ----------------------------------------
+ *
+ * SQLite's own busy handler sleeps 1, 2, 5 ... up to 100 ms between tries,
+ * so a worker that found the write lock taken (by another worker, for the
+ * one fsync a commit costs) often slept far longer than the holder needed
+ * it, and every connection on that worker waited too. Here a waiter sleeps
+ * on a condition variable that every in-process commit or rollback
+ * signals, and retries at least every millisecond (for writers in other
+ * processes), up to the configured busy timeout. */
+static pthread_mutex_t writer_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t writer_cv;
+
+static void writer_done(void)
+{
+	pthread_mutex_lock(&writer_mu);
+	pthread_cond_broadcast(&writer_cv);
+	pthread_mutex_unlock(&writer_mu);
+}
+
+static int busy_wait(void *arg, int count)
+{
+	struct db *db = arg;
+	unsigned long long now = mono_us(),
+			   limit = db->in_ckpt ? CKPT_WAIT_US
+					       : (unsigned long long)db_busy_ms *
+						     1000ull;
+	struct timespec ts;
+
+	if (count == 0)
+		db->busy_since = now;
+	if (now - db->busy_since >= limit)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_nsec += 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&writer_mu);
+	pthread_cond_timedwait(&writer_cv, &writer_mu, &ts);
+	pthread_mutex_unlock(&writer_mu);
+	return 1;
+}
+
+/* After each commit, write lock released: wake the waiters, and
+ * checkpoint once the WAL holds 1000 frames. SQLite's default hook (which
+ * this one replaces) runs a passive checkpoint then, after every commit
+ * until a writer happens to start the WAL over, which under a stream of
+ * writes it rarely does: the WAL grew to hundreds of megabytes, each
+ * commit synced the database file again, and every page lookup in the
+ * WAL got slower. A RESTART checkpoint waits (up to CKPT_WAIT_US) for the
+ * readers still in the WAL, so the next writer starts it over. */
+static int wal_hook(void *arg, sqlite3 *h, const char *name, int frames)
+{
+	struct db *db = arg;
+	if (frames >= 1000) {
+		db->in_ckpt = 1;
+		sqlite3_wal_checkpoint_v2(h, name, SQLITE_CHECKPOINT_RESTART,
+					  NULL, NULL);
+		db->in_ckpt = 0;
+	}
+	writer_done();
+	return SQLITE_OK;
+}
+
 static void make_key(void)
 {
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&writer_cv, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_key_create(&db_key, db_free);
 	/* Memory statistics take a process-wide mutex on every allocation,
 	 * which the worker threads would fight over; nothing reads them.
@@ -291,8 +371,17 @@ void db_leave(void)
 	tls_section = 0;
 	if (!db || !db->locked)
 		return;
-	if (db->kept)
-		db->last_use = mono_us();
+	if (db->kept) {
+		/* A snapshot something has committed past is of no use to
+		 * the next request, and while held it keeps writers from
+		 * restarting the WAL (so every commit would checkpoint). */
+		unsigned char now[WAL_HDR];
+		wal_header(now);
+		if (memcmp(now, db->snap, WAL_HDR))
+			end_kept(db);
+		else
+			db->last_use = mono_us();
+	}
 	db->locked = 0;
 	pthread_mutex_unlock(&db->mu);
 }
@@ -325,6 +414,7 @@ static int any_busy(struct db *db)
 static void keep_for(struct db *db, sqlite3_stmt *st, const char *sql)
 {
 	int reads = sqlite3_stmt_readonly(st) && !tx_control(sql);
+	unsigned long long now;
 	if (db->kept) {
 		if (!reads && !any_busy(db))
 			end_kept(db);
@@ -334,9 +424,20 @@ static void keep_for(struct db *db, sqlite3_stmt *st, const char *sql)
 	    !sqlite3_get_autocommit(db->h))
 		return;
 	wal_header(db->snap);
+	now = mono_us();
+	if (memcmp(db->snap, db->seen, WAL_HDR)) {
+		memcpy(db->seen, db->snap, WAL_HDR);
+		db->changed_at = now;
+	}
+	/* Only while writes are rare: under a stream of commits a kept
+	 * snapshot is dropped at once anyway, and readers holding the WAL
+	 * keep writers from starting it over, so it grows and every page
+	 * lookup in it gets slower. */
+	if (now - db->changed_at < KEEP_QUIET_US)
+		return;
 	if (sqlite3_exec(db->h, "BEGIN", NULL, NULL, NULL) == SQLITE_OK) {
 		db->kept = 1;
-		db->kept_at = mono_us();
+		db->kept_at = now;
 	}
 }
 
@@ -351,6 +452,7 @@ int db_request_done(struct db *db)
 		log_msg(LOG_ERROR, "database: commit: %s",
 			sqlite3_errmsg(db->h));
 		sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+		writer_done();
 		return db_status(rc) == ATR_OK ? ATR_ERR : db_status(rc);
 	}
 	return ATR_OK;
@@ -379,7 +481,8 @@ struct db *db_thread(void)
 	}
 	/* The busy timeout first: two threads opening a new WAL database at
 	 * once otherwise see SQLITE_BUSY while switching journal mode. */
-	sqlite3_busy_timeout(db->h, db_busy_ms);
+	sqlite3_busy_handler(db->h, busy_wait, db);
+	sqlite3_wal_hook(db->h, wal_hook, db);
 	sqlite3_extended_result_codes(db->h, 1);
 	if (exec_simple(db->h, "PRAGMA journal_mode=WAL;"
 			       "PRAGMA synchronous=FULL;"
@@ -733,9 +836,12 @@ int db_commit(struct db *db)
 
 int db_rollback(struct db *db)
 {
+	int rc;
 	if (!db_in_tx(db))
 		return ATR_OK;
-	return simple(db, "ROLLBACK");
+	rc = simple(db, "ROLLBACK");
+	writer_done();
+	return rc;
 }
 
 int db_script(struct db *db, const char *sql, char *err, size_t errlen)
