@@ -31,6 +31,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,8 @@ static _Thread_local int tls_section;
 
 /* The -shm mapping; NULL when kept snapshots are off. */
 static const unsigned char *_Atomic wal_hdr;
+static int shm_fd = -1;
+static pthread_mutex_t shm_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t keep_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct db *keep_list;
 static int closer_started;
@@ -205,7 +208,17 @@ static void make_key(void)
 
 int db_setup(const char *path, int busy_timeout_ms)
 {
+	const unsigned char *m;
 	pthread_once(&db_once, make_key);
+	/* Another database (tests): no connection to the old one is open. */
+	pthread_mutex_lock(&shm_mu);
+	if ((m = atomic_load(&wal_hdr))) {
+		atomic_store(&wal_hdr, NULL);
+		munmap((void *)(uintptr_t)m, WAL_HDR);
+		close(shm_fd);
+		shm_fd = -1;
+	}
+	pthread_mutex_unlock(&shm_mu);
 	free(db_path);
 	db_path = strdup(path);
 	db_busy_ms = busy_timeout_ms;
@@ -228,40 +241,40 @@ static int exec_simple(sqlite3 *h, const char *sql)
  * life, so the -shm file it maps is never replaced under it. */
 static void map_wal_header(void)
 {
-	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-	static int tried;
+	static int logged;
 	char *shm;
 	int fd;
 	void *m;
 
 	if (atomic_load(&wal_hdr))
 		return;
-	pthread_mutex_lock(&mu);
-	if (tried++) {
-		pthread_mutex_unlock(&mu);
-		return;
-	}
-	shm = malloc(strlen(db_path) + 5);
+	pthread_mutex_lock(&shm_mu);
+	shm = atomic_load(&wal_hdr) ? NULL : malloc(strlen(db_path) + 5);
 	if (shm) {
 		sprintf(shm, "%s-shm", db_path);
 		fd = open(shm, O_RDONLY | O_CLOEXEC);
 		free(shm);
-		/* The descriptor stays open for the life of the process:
+		/* The descriptor stays open while the database is in use:
 		 * closing any descriptor of a file drops every POSIX lock
 		 * the process holds on it, SQLite's included, and another
 		 * process would then think it alone and reset the -shm. */
 		if (fd >= 0) {
 			m = mmap(NULL, WAL_HDR, PROT_READ, MAP_SHARED, fd, 0);
-			if (m != MAP_FAILED)
+			if (m != MAP_FAILED) {
+				shm_fd = fd;
 				atomic_store(&wal_hdr, m);
-			else
+			} else {
 				close(fd);
+			}
 		}
+		/* Tried again with the next connection (a new database has
+		 * no -shm until its WAL is first used). */
+		if (!atomic_load(&wal_hdr) && !logged++)
+			log_msg(LOG_DEBUG, "database: no wal-index to watch yet; "
+					   "read transactions end with each "
+					   "statement");
 	}
-	if (!atomic_load(&wal_hdr))
-		log_msg(LOG_INFO, "database: no wal-index to watch; read "
-				  "transactions end with each statement");
-	pthread_mutex_unlock(&mu);
+	pthread_mutex_unlock(&shm_mu);
 }
 
 static void wal_header(unsigned char out[WAL_HDR])

@@ -18,7 +18,8 @@
 
 struct db;
 
-/* Called once before any thread opens a connection. */
+/* Called before any thread opens a connection (again only once every
+ * connection to the previous database is closed). */
 int db_setup(const char *path, int busy_timeout_ms);
 /* This thread's connection, opened on first use; NULL if it cannot open
  * (logged). Closed automatically when the thread exits. */

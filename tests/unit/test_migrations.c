@@ -4,7 +4,8 @@
  * owner; a database that records a migration newer than the code, or one
  * the code no longer has, is refused; a failing migration leaves the
  * database exactly as it was (also inside a caller's transaction); and a
- * connection comes up with WAL, synchronous=FULL and foreign keys on.
+ * connection comes up with WAL, synchronous=FULL and foreign keys on, and
+ * waits for another's write lock up to the busy timeout.
  * Each test gets a fresh database file in a temporary folder.
  */
 #include <setjmp.h>
@@ -14,8 +15,10 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -137,7 +140,73 @@ static void test_connection_pragmas(void **state)
 	sqlite3_reset(st);
 	assert_int_equal(one_int(db, "PRAGMA synchronous"), 2); /* FULL */
 	assert_int_equal(one_int(db, "PRAGMA foreign_keys"), 1);
-	assert_true(one_int(db, "PRAGMA busy_timeout") > 0);
+}
+
+/* Another connection holds the write lock for hold_ms, then commits. */
+struct holder {
+	int hold_ms;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int holding;
+};
+
+static void *hold_lock(void *arg)
+{
+	struct holder *h = arg;
+	struct db *db = db_thread();
+	int ok = db && db_begin(db) == ATR_OK;
+	pthread_mutex_lock(&h->mu);
+	h->holding = ok ? 1 : -1;
+	pthread_cond_signal(&h->cv);
+	pthread_mutex_unlock(&h->mu);
+	if (ok) {
+		usleep((useconds_t)h->hold_ms * 1000);
+		db_commit(db);
+	}
+	db_thread_close();
+	return NULL;
+}
+
+static long long ms_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A writer waits for another connection's write lock up to the busy
+ * timeout (1000 ms here): it gets the lock as soon as the holder commits,
+ * and gives up with ATR_EBUSY once the timeout has passed. */
+static int begin_while_held(struct db *db, int hold_ms, long long *waited)
+{
+	struct holder h = {hold_ms, PTHREAD_MUTEX_INITIALIZER,
+			   PTHREAD_COND_INITIALIZER, 0};
+	pthread_t t;
+	long long t0;
+	int rc;
+	assert_int_equal(pthread_create(&t, NULL, hold_lock, &h), 0);
+	pthread_mutex_lock(&h.mu);
+	while (!h.holding)
+		pthread_cond_wait(&h.cv, &h.mu);
+	pthread_mutex_unlock(&h.mu);
+	assert_int_equal(h.holding, 1);
+	t0 = ms_now();
+	rc = db_begin(db);
+	*waited = ms_now() - t0;
+	if (rc == ATR_OK)
+		db_rollback(db);
+	pthread_join(t, NULL);
+	return rc;
+}
+
+static void test_busy_timeout(void **state)
+{
+	struct db *db = *state;
+	long long waited;
+	assert_int_equal(begin_while_held(db, 150, &waited), ATR_OK);
+	assert_true(waited >= 100 && waited < 900);
+	assert_int_equal(begin_while_held(db, 1500, &waited), ATR_EBUSY);
+	assert_true(waited >= 900 && waited < 1450);
 }
 
 static void test_applied_once_in_order(void **state)
@@ -333,6 +402,8 @@ static void test_empty_list(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_busy_timeout, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_connection_pragmas, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_applied_once_in_order, setup,
