@@ -1,26 +1,37 @@
 /*
- * ping.c - a benchmark-only plugin: GET /api/benchping answers what the
- * core's /healthz answers (one "SELECT 1" and a small JSON object), public,
- * through the plugin host API. bench/run.sh measures it next to /healthz in
- * the same daemon, so the difference is the cost of plugin dispatch and of
- * the SDK's JSON row. Built by bench/run.sh like any plugin (-z defs,
- * jansson only); never installed.
+ * ping.c - a benchmark-only plugin: GET /api/benchping does what the core's
+ * /healthz does (one "SELECT 1", then a fixed JSON text), public, through
+ * the plugin host API (ABI 1.1: sql_each_cols, respond_text). bench/run.sh
+ * measures it next to /healthz in the same daemon, so the difference is
+ * the cost of plugin dispatch. Built by bench/run.sh like any plugin
+ * (-z defs, jansson only); never installed.
  */
+#include <string.h>
+
 #include <atrium/plugin.h>
 
 static const struct atr_api *api;
 
+static int one_row(void *arg, const struct atr_cols *row)
+{
+	*(int *)arg = api->col_int(row, 0) == 1;
+	return 1;
+}
+
 static int ping(struct atr_ctx *ctx)
 {
-	int status = ATR_ERR;
-	json_t *row = api->sql_one(ctx, "SELECT 1 AS one", NULL, &status);
-	int ok = row && status == ATR_OK;
-	json_decref(row);
-	return api->respond_json(ctx, ok ? 200 : 503,
-				 json_pack("{s:s,s:s,s:s}", "status",
-					   ok ? "ok" : "degraded", "version",
-					   "0.1.0", "database",
-					   ok ? "ok" : "unavailable"));
+	static const char ok[] =
+	    "{\"status\":\"ok\",\"version\":\"0.1.0\",\"database\":\"ok\"}";
+	static const char degraded[] =
+	    "{\"status\":\"degraded\",\"version\":\"0.1.0\","
+	    "\"database\":\"unavailable\"}";
+	int up = 0;
+	if (api->sql_each_cols(ctx, "SELECT 1", NULL, one_row, &up) != ATR_OK)
+		up = 0;
+	return up ? api->respond_text(ctx, 200, "application/json", ok,
+				      sizeof(ok) - 1)
+		  : api->respond_text(ctx, 503, "application/json", degraded,
+				      sizeof(degraded) - 1);
 }
 
 static const struct atr_route routes[] = {
@@ -34,8 +45,12 @@ static int init(struct atr_ctx *ctx, const struct atr_api *host,
 		char **errmsg)
 {
 	(void)ctx;
-	(void)errmsg;
 	api = host;
+	if (!ATR_API_HAS(host, sql_each_cols) ||
+	    !ATR_API_HAS(host, respond_text)) {
+		*errmsg = strdup("needs plugin abi 1.1");
+		return ATR_ERR;
+	}
 	return ATR_OK;
 }
 

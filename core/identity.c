@@ -267,18 +267,38 @@ static void row_bools(json_t *row, const char *const *names)
 					json_object_get(row, *names))));
 }
 
+/* A text column as a JSON string, or null. */
+static json_t *col_string(sqlite3_stmt *st, int i)
+{
+	const char *s = (const char *)sqlite3_column_text(st, i);
+	json_t *v = s ? json_stringn(s, (size_t)sqlite3_column_bytes(st, i))
+		      : NULL;
+	return v ? v : json_null();
+}
+
+/* Read on every page load (GET /api/auth/me): bound and built directly,
+ * without a parameter array or a generic row object. */
 json_t *identity_user_json(struct atr_ctx *ctx, long long user_id)
 {
-	static const char *const bools[] = {"totp_enabled", NULL};
-	int st;
-	json_t *params = json_pack("[I]", user_id);
-	json_t *u = db_one(ctx_db(ctx),
-			   "SELECT id, username, display_name, role, "
-			   "totp_enabled FROM users WHERE id = ?",
-			   params, &st);
-	json_decref(params);
-	if (u)
-		row_bools(u, bools);
+	sqlite3_stmt *st = db_stmt(ctx_db(ctx),
+				   "SELECT id, username, display_name, role, "
+				   "totp_enabled FROM users WHERE id = ?",
+				   "i", user_id);
+	json_t *u = NULL;
+	if (!st)
+		return NULL;
+	if (sqlite3_step(st) == SQLITE_ROW && (u = json_object())) {
+		json_object_set_new_nocheck(
+		    u, "id", json_integer(sqlite3_column_int64(st, 0)));
+		json_object_set_new_nocheck(u, "username", col_string(st, 1));
+		json_object_set_new_nocheck(u, "display_name",
+					    col_string(st, 2));
+		json_object_set_new_nocheck(u, "role", col_string(st, 3));
+		json_object_set_new_nocheck(
+		    u, "totp_enabled",
+		    json_boolean(sqlite3_column_int(st, 4) != 0));
+	}
+	sqlite3_reset(st);
 	return u;
 }
 
