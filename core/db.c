@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 
 #define STMT_CACHE 128 /* power of two */
@@ -87,14 +88,6 @@ static pthread_mutex_t shm_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t keep_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct db *keep_list;
 static int closer_started;
-
-static unsigned long long mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (unsigned long long)ts.tv_sec * 1000000ull +
-	       (unsigned long long)ts.tv_nsec / 1000ull;
-}
 
 static void keep_unregister(struct db *db)
 {
@@ -295,19 +288,22 @@ int db_stamp(struct db *db, unsigned char out[DB_STAMP_LEN])
 	return 0;
 }
 
-/* Ends the kept read transaction. */
-static void end_kept(struct db *db)
+/* Ends the kept transaction: a read, or a write that had to join it (see
+ * keep_for). A failed commit is rolled back and logged. SQLite's code. */
+static int end_kept(struct db *db)
 {
-	char *msg = NULL;
+	int rc;
 	db->kept = 0;
 	if (sqlite3_get_autocommit(db->h))
-		return;
-	if (sqlite3_exec(db->h, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
-		log_msg(LOG_WARN, "database: ending a read transaction: %s",
-			msg ? msg : "error");
-		sqlite3_free(msg);
+		return SQLITE_OK;
+	rc = sqlite3_exec(db->h, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		log_msg(LOG_ERROR, "database: commit: %s",
+			sqlite3_errmsg(db->h));
 		sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+		writer_done();
 	}
+	return rc;
 }
 
 static void *closer_main(void *arg)
@@ -320,8 +316,8 @@ static void *closer_main(void *arg)
 		now = mono_us();
 		pthread_mutex_lock(&keep_mu);
 		for (struct db *db = keep_list; db; db = db->next) {
-			if (!db->kept || pthread_mutex_trylock(&db->mu))
-				continue;
+			if (pthread_mutex_trylock(&db->mu))
+				continue; /* in use */
 			if (db->kept && now - db->last_use >= KEEP_IDLE_US)
 				end_kept(db);
 			pthread_mutex_unlock(&db->mu);
@@ -459,16 +455,10 @@ int db_request_done(struct db *db)
 	int rc;
 	if (!db->kept || sqlite3_txn_state(db->h, NULL) != SQLITE_TXN_WRITE)
 		return ATR_OK;
-	db->kept = 0;
-	rc = sqlite3_exec(db->h, "COMMIT", NULL, NULL, NULL);
-	if (rc != SQLITE_OK) {
-		log_msg(LOG_ERROR, "database: commit: %s",
-			sqlite3_errmsg(db->h));
-		sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
-		writer_done();
-		return db_status(rc) == ATR_OK ? ATR_ERR : db_status(rc);
-	}
-	return ATR_OK;
+	rc = end_kept(db);
+	if (rc == SQLITE_OK)
+		return ATR_OK;
+	return db_status(rc) == ATR_OK ? ATR_ERR : db_status(rc);
 }
 
 struct db *db_thread(void)
@@ -492,7 +482,7 @@ struct db *db_thread(void)
 		free(db);
 		return NULL;
 	}
-	/* The busy timeout first: two threads opening a new WAL database at
+	/* The busy handler first: two threads opening a new WAL database at
 	 * once otherwise see SQLITE_BUSY while switching journal mode. */
 	sqlite3_busy_handler(db->h, busy_wait, db);
 	sqlite3_wal_hook(db->h, wal_hook, db);

@@ -30,6 +30,7 @@
 
 #include "audit.h"
 #include "auth.h"
+#include "clock.h"
 #include "db.h"
 #include "json_out.h"
 #include "log.h"
@@ -55,14 +56,6 @@ static const char csp[] =
     "default-src 'self'; script-src 'self'; style-src 'self'; "
     "img-src 'self' data:; object-src 'none'; base-uri 'none'; "
     "frame-ancestors 'none'; form-action 'self'";
-
-unsigned long long now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (unsigned long long)ts.tv_sec * 1000000ull +
-	       (unsigned long long)ts.tv_nsec / 1000ull;
-}
 
 /* ---- offload pool: bounded queue, a few threads ------------------------ */
 
@@ -567,7 +560,7 @@ static struct request *request_new(struct MHD_Connection *conn,
 
 	if (!req)
 		return NULL;
-	req->t0 = now_us();
+	req->t0 = mono_us();
 	req->conn = conn;
 	arena_init(&req->arena);
 	ctx_init(&req->ctx, NULL, &req->arena, CTX_REQUEST);
@@ -712,7 +705,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 							    req->path, buf,
 							    sizeof(buf))
 				     : "-",
-			   req->status ? req->status : 499, now_us() - req->t0,
+			   req->status ? req->status : 499, mono_us() - req->t0,
 			   req->ctx.user_id);
 	}
 	if (req->raw)
@@ -869,8 +862,8 @@ void http_stop(int grace_seconds)
 	if (!daemon_)
 		return;
 	quiesced_fd = MHD_quiesce_daemon(daemon_);
-	deadline = now_us() + (unsigned long long)grace_seconds * 1000000ull;
-	while (atomic_load(&inflight) > 0 && now_us() < deadline) {
+	deadline = mono_us() + (unsigned long long)grace_seconds * 1000000ull;
+	while (atomic_load(&inflight) > 0 && mono_us() < deadline) {
 		struct timespec ts = {0, 20 * 1000000};
 		nanosleep(&ts, NULL);
 	}

@@ -20,7 +20,4 @@ int http_port(void);
  * closes every connection. */
 void http_stop(int grace_seconds);
 
-/* Monotonic clock in microseconds. */
-unsigned long long now_us(void);
-
 #endif

@@ -88,8 +88,12 @@ test('another process keeps writing while workers sit idle holding snapshots', a
   assert.equal(lib.sqlite(d.dbPath, 'SELECT COUNT(*) FROM snapshot_probe'), '30');
   // The daemon is alive and its own writes still work.
   assert.equal((await pat.get('/api/auth/me')).status, 200);
-  const r = await pat.put('/api/notifications/preferences', { preferences: [] });
-  assert.notEqual(r.status, 500, r.body);
+  const r = await pat.put('/api/notifications/preferences', { preferences: { appointment_reminder: ['portal'] } });
+  assert.equal(r.status, 200, r.body);
+  assert.deepEqual(r.json.preferences.appointment_reminder, ['portal']);
+  const back = await pat.get('/api/notifications/preferences');
+  assert.deepEqual(back.json.preferences.appointment_reminder, ['portal']);
+  assert.equal(lib.sqlite(d.dbPath, `SELECT COUNT(*) FROM notify_preferences WHERE user_id = ${pat.user.id} AND kind = 'appointment_reminder'`), '1');
   assert.equal((await lib.request(d, 'GET', '/healthz')).status, 200);
   // The WAL can still be checkpointed to the end once the workers idle.
   await sleep(100);
