@@ -1,8 +1,9 @@
 /*
  * db.h - SQLite storage: one connection per thread, opened lazily, with WAL,
- * synchronous=FULL, foreign keys and a busy timeout; prepared statements
- * cached per connection; parameters bound from JSON arrays; rows returned as
- * JSON objects; and the migration runner. Every SQL call here is
+ * synchronous=FULL, foreign keys and a busy timeout; one write connection
+ * that every transaction runs on, with group commit; prepared statements
+ * cached per connection; parameters bound from JSON arrays; rows returned
+ * as JSON objects; and the migration runner. Every SQL call here is
  * parameterised: no function takes values to splice into SQL text.
  *
  * Not a portability layer yet: the SQL dialect plugins may use is described
@@ -24,8 +25,11 @@ int db_setup(const char *path, int busy_timeout_ms);
 /* This thread's connection, opened on first use; NULL if it cannot open
  * (logged). Closed automatically when the thread exits. */
 struct db *db_thread(void);
-/* Close this thread's connection now (main thread at shutdown). */
+/* Close this thread's connection now (a thread that ends). */
 void db_thread_close(void);
+/* At exit, once no other thread uses the database: this thread's
+ * connection and the write connection. */
+void db_shutdown(void);
 sqlite3 *db_handle(struct db *db);
 
 /* A request section on this thread: from the start to the end of one
@@ -66,10 +70,17 @@ int db_each(struct db *db, const char *sql, json_t *params, atr_row_fn fn,
  * a sqlite3_stmt). */
 int db_each_cols(struct db *db, const char *sql, json_t *params,
 		 atr_cols_fn fn, void *arg);
+/* Transactions run on the process's one write connection (see db.c), held
+ * from db_begin until the transaction ends; db_commit returns once the
+ * commit is on disk. */
 int db_begin(struct db *db); /* BEGIN IMMEDIATE */
 int db_commit(struct db *db);
 int db_rollback(struct db *db);
 int db_in_tx(struct db *db);
+/* Group commit so far: commits made on the write connection, fdatasync
+ * calls that made them durable, and the last commit known durable. */
+void db_sync_stats(unsigned long long *commits, unsigned long long *syncs,
+		   unsigned long long *durable);
 /* Run a multi-statement script without parameters (migrations only). */
 int db_script(struct db *db, const char *sql, char *err, size_t errlen);
 

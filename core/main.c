@@ -355,7 +355,7 @@ out:
 	static_free();
 	router_free(g_router);
 	g_router = NULL;
-	db_thread_close();
+	db_shutdown();
 	g_cfg = NULL;
 	config_free(&cfg);
 	return rc;
