@@ -18,9 +18,16 @@
 #include "db.h"
 #include "log.h"
 
-/* Refresh last_seen_at at most this often: a write per request would
- * serialise every reader on SQLite's write lock. */
-#define TOUCH_EVERY 5
+/* How often a session in use has its last_seen_at written: a thirtieth of
+ * the idle timeout, at least a second and at most a minute. Each write is
+ * a commit (an fsync, and every other connection's page cache emptied), so
+ * an active session is touched rarely; the price is that an idle session
+ * may end up to that much early (one minute of a patient's thirty). */
+static time_t touch_every(unsigned role)
+{
+	time_t t = session_idle_timeout(role) / 30;
+	return t < 1 ? 1 : t > 60 ? 60 : t;
+}
 
 static int tls(void)
 {
@@ -126,7 +133,7 @@ static int sess_apply(struct request *req, const struct sess_entry *e,
 	ctx->role = e->role;
 	ctx->session_id = e->sid;
 	ctx->username = arena_strdup(&req->arena, e->username);
-	return now - e->seen >= TOUCH_EVERY ? -1 : 1;
+	return now - e->seen >= touch_every(e->role) ? -1 : 1;
 }
 
 int auth_resolve(struct request *req)
@@ -189,10 +196,18 @@ int auth_resolve(struct request *req)
 	if (long_name && ctx->user_id)
 		ctx->username = long_name;
 	if (rc < 0) {
-		db_done(db_stmt(db,
-				"UPDATE sessions SET last_seen_at = ? "
-				"WHERE id = ?",
-				"ii", (long long)now, ctx->session_id));
+		/* In a transaction, so it takes the shared write connection
+		 * and its group commit (see db.c) like every other write. */
+		if (db_begin(db) == ATR_OK) {
+			if (db_done(db_stmt(db,
+					    "UPDATE sessions SET last_seen_at "
+					    "= ? WHERE id = ?",
+					    "ii", (long long)now,
+					    ctx->session_id)) == ATR_OK)
+				db_commit(db);
+			else
+				db_rollback(db);
+		}
 		return 0; /* the write changed the stamp: nothing to cache */
 	}
 	if (fresh.used == 0) {
