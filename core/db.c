@@ -297,7 +297,9 @@ static void map_wal_header(void)
 	int fd;
 	void *m;
 
-	if (atomic_load(&wal_hdr))
+	/* An in-memory database has no wal-index. */
+	if (atomic_load(&wal_hdr) || !strcmp(db_path, ":memory:") ||
+	    !*db_path)
 		return;
 	pthread_mutex_lock(&shm_mu);
 	shm = atomic_load(&wal_hdr) ? NULL : malloc(strlen(db_path) + 5);
@@ -1059,7 +1061,9 @@ int db_begin(struct db *db)
 	if (db->kept)
 		end_kept(db);
 	/* The write connection once there is one to share: a file in WAL
-	 * mode (the wal-index is mapped then). */
+	 * mode (the wal-index is mapped then; a new database has one once
+	 * its first connection has read it). */
+	map_wal_header();
 	if (atomic_load(&wal_hdr) && (rc = writer_take(db)) != ATR_OK)
 		return rc;
 	rc = simple(db, "BEGIN IMMEDIATE");

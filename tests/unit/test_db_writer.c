@@ -6,8 +6,9 @@
  * sees a commit at once; a transaction left open by a thread that exits,
  * or ended by a ROLLBACK statement, frees the connection for the others;
  * a writer in another connection (another process) is waited for up to
- * the busy timeout; and an in-memory database keeps its transactions on
- * the thread's own connection.
+ * the busy timeout; an in-memory database keeps its transactions on the
+ * thread's own connection; and a failed fdatasync is reported as a failed
+ * commit (linked with -Wl,--wrap=fdatasync, see the Makefile).
  * Each test gets a fresh database file in a temporary folder.
  */
 #include <setjmp.h>
@@ -17,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +31,20 @@
 static char dir[] = "/tmp/atrium-test-db-writer-XXXXXX";
 static char path[256];
 static int seq;
+
+/* fdatasync as the database code sees it: fails while fail_syncs is set. */
+int __real_fdatasync(int fd);
+int __wrap_fdatasync(int fd);
+static volatile int fail_syncs;
+
+int __wrap_fdatasync(int fd)
+{
+	if (fail_syncs) {
+		errno = EIO;
+		return -1;
+	}
+	return __real_fdatasync(fd);
+}
 
 static long long one_int(struct db *db, const char *sql)
 {
@@ -286,6 +302,35 @@ static void test_other_connection_busy(void **state)
 	assert_int_equal(db_commit(db), ATR_OK);
 }
 
+/* A commit whose sync fails is reported failed (it is visible, but may
+ * not survive a crash); once syncs work again, commits succeed. */
+static void test_failed_sync(void **state)
+{
+	struct db *db = *state;
+	unsigned long long c, s, d;
+
+	assert_int_equal(db_begin(db), ATR_OK);
+	assert_int_equal(db_exec(db, "UPDATE counter SET n = 1", NULL, NULL,
+				 NULL),
+			 ATR_OK);
+	fail_syncs = 1;
+	assert_int_equal(db_commit(db), ATR_ERR);
+	fail_syncs = 0;
+	assert_false(db_in_tx(db));
+	assert_int_equal(one_int(db, "SELECT n FROM counter WHERE id = 1"), 1);
+	db_sync_stats(&c, &s, &d);
+	assert_true(d < c);
+
+	assert_int_equal(db_begin(db), ATR_OK);
+	assert_int_equal(db_exec(db, "UPDATE counter SET n = 2", NULL, NULL,
+				 NULL),
+			 ATR_OK);
+	assert_int_equal(db_commit(db), ATR_OK);
+	db_sync_stats(&c, &s, &d);
+	assert_int_equal(d, c);
+	assert_int_equal(one_int(db, "SELECT n FROM counter WHERE id = 1"), 2);
+}
+
 /* ---- in memory ---------------------------------------------------------- */
 
 static void test_memory_database(void **state)
@@ -324,6 +369,7 @@ int main(void)
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_other_connection_busy, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_failed_sync, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_memory_database, setup,
 					    teardown),
 	};
