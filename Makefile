@@ -78,6 +78,7 @@ $(BUILD)/plugins/%.so: $$(PLUGIN_SRC_$$*) $(wildcard sdk/include/atrium/*.h)
 # (plus TEST_EXTRA_SRC_<name>, e.g. a plugin's sources linked statically).
 TEST_EXTRA_SRC_plugin_static := sdk/examples/faq/faq.c
 TEST_EXTRA_CFLAGS_plugin_static := -DATR_STATIC_PLUGIN
+TEST_EXTRA_SRC_scheduling_plans := plugins/scheduling/migrations.c
 # test_db_writer makes fdatasync fail on demand.
 TEST_EXTRA_CFLAGS_db_writer := -Wl,--wrap=fdatasync
 

@@ -127,9 +127,9 @@ static pthread_cond_t sync_cv = PTHREAD_COND_INITIALIZER;
 static unsigned long long committed, synced, failed, sync_calls;
 static int syncing;
 
-/* The connection statements on db run on now. */
 static void writer_close(void);
 
+/* The connection statements on db run on now. */
 static inline struct db *cur(struct db *db)
 {
 	return db->tx ? db->tx : db;
@@ -967,15 +967,17 @@ static void writer_close(void)
  * writeback once and forgets the pages). */
 static int wal_sync(unsigned long long seq)
 {
-	int failed_now = 0;
+	unsigned long long upto;
+	int failed_now = 0, fd, ok, rc;
+
 	pthread_mutex_lock(&sync_mu);
 	while (synced < seq && failed < seq) {
 		if (syncing) {
 			pthread_cond_wait(&sync_cv, &sync_mu);
 			continue;
 		}
-		unsigned long long upto = committed;
-		int fd = wal_fd, ok;
+		upto = committed;
+		fd = wal_fd;
 		syncing = 1;
 		pthread_mutex_unlock(&sync_mu);
 		ok = fd >= 0 && fdatasync(fd) == 0;
@@ -990,7 +992,7 @@ static int wal_sync(unsigned long long seq)
 			synced = upto;
 		}
 	}
-	int rc = failed >= seq ? ATR_ERR : ATR_OK;
+	rc = failed >= seq ? ATR_ERR : ATR_OK;
 	pthread_mutex_unlock(&sync_mu);
 	if (failed_now)
 		log_msg(LOG_ERROR, "database: syncing the WAL failed: "

@@ -107,19 +107,13 @@ int sched_load_busy(struct atr_ctx *ctx, long long provider_id, time_t from,
 	*out = NULL;
 	*n = 0;
 	if (what & SCHED_BUSY_BOOKINGS) {
-		/* The status list repeats the partial index's so SQLite uses
-		 * it; no visit is longer than SCHED_MAX_DURATION_MIN. */
+		/* No visit is longer than SCHED_MAX_DURATION_MIN. */
 		params = json_pack("[I,I,I,I]", (json_int_t)provider_id,
 				   (json_int_t)(from -
 						SCHED_MAX_DURATION_MIN * 60),
 				   (json_int_t)to, (json_int_t)exclude);
-		rc = sched_api->sql_each_cols(
-		    ctx,
-		    "SELECT start_utc, end_utc FROM scheduling_appointments "
-		    "WHERE provider_id = ? AND status IN " SCHED_ACTIVE_SQL
-		    " AND start_utc >= ? AND start_utc < ? AND id != ? "
-		    "ORDER BY start_utc",
-		    params, busy_row, &a);
+		rc = sched_api->sql_each_cols(ctx, SCHED_BUSY_SQL, params,
+					      busy_row, &a);
 		json_decref(params);
 	}
 	if (rc == ATR_OK && a.rc == ATR_OK && (what & SCHED_BUSY_BLOCKS)) {
@@ -215,6 +209,41 @@ static int cmp_slot(const void *a, const void *b)
 	return x->provider_id < y->provider_id   ? -1
 	       : x->provider_id > y->provider_id ? 1
 						 : 0;
+}
+
+/* The first `limit` slots of runs[0..nruns) of v merged in (start,
+ * provider) order into out; returns how many. A run is one provider's
+ * slots (providers in ascending id), in time order unless two of its
+ * windows overlapped: such a run is sorted first. Merging the runs costs
+ * far less than sorting every slot found when only `limit` are wanted. */
+struct run {
+	size_t at, end;
+};
+
+static size_t merge_runs(struct slot *v, struct run *runs, size_t nruns,
+			 struct slot *out, size_t limit)
+{
+	size_t m = 0;
+
+	for (size_t r = 0; r < nruns; r++)
+		for (size_t i = runs[r].at + 1; i < runs[r].end; i++)
+			if (cmp_slot(&v[i - 1], &v[i]) > 0) {
+				qsort(v + runs[r].at, runs[r].end - runs[r].at,
+				      sizeof(*v), cmp_slot);
+				break;
+			}
+	while (m < limit) {
+		size_t best = nruns;
+		for (size_t r = 0; r < nruns; r++)
+			if (runs[r].at < runs[r].end &&
+			    (best == nruns || v[runs[r].at].start <
+						  v[runs[best].at].start))
+				best = r;
+		if (best == nruns)
+			break;
+		out[m++] = v[runs[best].at++];
+	}
+	return m;
 }
 
 /* Parses ?from= and ?to= (practice-local dates) with defaults and limits;
@@ -526,8 +555,9 @@ int sched_h_slots(struct atr_ctx *ctx)
 	long from, to, today;
 	time_t now = sched_api->now(ctx);
 	const char *ls = sched_api->req_query(ctx, "limit");
-	size_t limit = DEFAULT_LIMIT, n = 0, cap = 0, i;
-	struct slot *v = NULL;
+	size_t limit = DEFAULT_LIMIT, n = 0, cap = 0, i, nruns = 0;
+	struct slot *v = NULL, *out;
+	struct run *runs;
 	json_t *providers, *row;
 	int rc;
 
@@ -570,20 +600,29 @@ int sched_h_slots(struct atr_ctx *ctx)
 		      (json_int_t)provider_id));
 	if (!providers)
 		return sched_db_fail(ctx, ATR_ERR, "the schedule");
+	runs = sched_api->alloc(
+	    ctx, (json_array_size(providers) + 1) * sizeof(*runs));
+	if (!runs) {
+		json_decref(providers);
+		return sched_db_fail(ctx, ATR_ENOMEM, "the schedule");
+	}
 	json_array_foreach(providers, i, row)
 	{
 		if (from > to)
 			break;
+		runs[nruns].at = n;
 		rc = provider_slots(ctx, sched_int(row, "id"), &t, from, to,
 				    now, &v, &n, &cap, limit);
 		if (rc != ATR_OK) {
 			json_decref(providers);
 			return sched_db_fail(ctx, rc, "the schedule");
 		}
+		runs[nruns++].end = n;
 	}
 	json_decref(providers);
-	if (n)
-		qsort(v, n, sizeof(*v), cmp_slot);
-	return write_slots(ctx, v, n < limit ? n : limit, n > limit, type_id,
-			   t.duration_min * 60);
+	out = sched_api->alloc(ctx, (n < limit ? n : limit) * sizeof(*out) + 1);
+	if (!out)
+		return sched_db_fail(ctx, ATR_ENOMEM, "the schedule");
+	return write_slots(ctx, out, merge_runs(v, runs, nruns, out, limit),
+			   n > limit, type_id, t.duration_min * 60);
 }

@@ -37,6 +37,16 @@ extern const struct atr_migration sched_migrations[];
 /* Statuses that hold a slot (the partial unique index uses this list). */
 #define SCHED_ACTIVE_SQL "('pending','booked','arrived','checked-in')"
 
+/* A provider's active visits starting in [?2, ?3), but not visit ?4, by
+ * start: read from the covering index scheduling_appointments_busy alone
+ * (its status list repeats the index's, so SQLite uses it; checked by
+ * tests/unit/test_scheduling_plans.c). */
+#define SCHED_BUSY_SQL                                                       \
+	"SELECT start_utc, end_utc FROM scheduling_appointments "            \
+	"WHERE provider_id = ? AND status IN " SCHED_ACTIVE_SQL              \
+	" AND start_utc >= ? AND start_utc < ? AND id != ? "                 \
+	"ORDER BY start_utc"
+
 /* ---- errors ------------------------------------------------------------ */
 
 /* An error to answer with; code and msg are static strings or arena. */
