@@ -255,7 +255,9 @@ struct atr_api {
 			   int *status);
 	int (*sql_each)(struct atr_ctx *ctx, const char *sql, json_t *params,
 			atr_row_fn fn, void *arg);
-	/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. A transaction still open when
+	/* BEGIN IMMEDIATE / COMMIT / ROLLBACK, on the daemon's one write
+	 * connection (other writers wait: keep transactions short). Commit
+	 * returns once the change is on disk. A transaction still open when
 	 * the handler returns is rolled back. */
 	int (*tx_begin)(struct atr_ctx *ctx);
 	int (*tx_commit)(struct atr_ctx *ctx);
