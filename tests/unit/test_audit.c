@@ -22,21 +22,15 @@
 
 #include "audit.h"
 #include "db.h"
+#include "tmpdb.h"
 #include "schema.h"
 
-static char dir[] = "/tmp/atrium-test-audit-XXXXXX";
-static char path[256];
-static int seq;
+static struct tmpdb tmp;
 
 static int setup(void **state)
 {
 	char err[512];
-	struct db *db;
-	db_thread_close();
-	snprintf(path, sizeof(path), "%s/a%d.db", dir, seq++);
-	if (db_setup(path, 1000))
-		return -1;
-	db = db_thread();
+	struct db *db = tmpdb_open(&tmp, 1000);
 	if (!db || db_migrate(db, "core", core_migrations, err, sizeof(err)))
 		return -1;
 	*state = db;
@@ -45,14 +39,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char side[300];
 	(void)state;
-	db_thread_close();
-	unlink(path);
-	snprintf(side, sizeof(side), "%s-wal", path);
-	unlink(side);
-	snprintf(side, sizeof(side), "%s-shm", path);
-	unlink(side);
+	tmpdb_remove(&tmp);
 	return 0;
 }
 
@@ -271,9 +259,9 @@ int main(void)
 #undef T
 	};
 	int rc;
-	if (!mkdtemp(dir))
+	if (tmpdb_init(&tmp, "audit"))
 		return 1;
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	rmdir(dir);
+	tmpdb_fini(&tmp);
 	return rc;
 }

@@ -27,10 +27,9 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "tmpdb.h"
 
-static char dir[] = "/tmp/atrium-test-db-writer-XXXXXX";
-static char path[256];
-static int seq;
+static struct tmpdb tmp;
 
 /* fdatasync as the database code sees it: fails while fail_syncs is set. */
 int __real_fdatasync(int fd);
@@ -57,20 +56,19 @@ static long long one_int(struct db *db, const char *sql)
 	return v;
 }
 
+/* A statement without parameters: its status. */
+static int run(struct db *db, const char *sql)
+{
+	return db_exec(db, sql, NULL, NULL, NULL);
+}
+
 static int setup(void **state)
 {
-	struct db *db;
-	db_thread_close();
-	snprintf(path, sizeof(path), "%s/t%d.db", dir, seq++);
-	if (db_setup(path, 400))
-		return -1;
-	db = db_thread();
-	if (!db || db_exec(db,
-			   "CREATE TABLE counter (id INTEGER PRIMARY KEY, "
-			   "n INTEGER NOT NULL)",
-			   NULL, NULL, NULL) != ATR_OK ||
-	    db_exec(db, "INSERT INTO counter (id, n) VALUES (1, 0)", NULL,
-		    NULL, NULL) != ATR_OK)
+	struct db *db = tmpdb_open(&tmp, 400);
+	if (!db ||
+	    run(db, "CREATE TABLE counter (id INTEGER PRIMARY KEY, "
+		    "n INTEGER NOT NULL)") != ATR_OK ||
+	    run(db, "INSERT INTO counter (id, n) VALUES (1, 0)") != ATR_OK)
 		return -1;
 	*state = db;
 	return 0;
@@ -78,28 +76,21 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char side[300];
 	(void)state;
-	db_thread_close();
-	unlink(path);
-	snprintf(side, sizeof(side), "%s-wal", path);
-	unlink(side);
-	snprintf(side, sizeof(side), "%s-shm", path);
-	unlink(side);
+	tmpdb_remove(&tmp);
 	return 0;
 }
 
 static int group_setup(void **state)
 {
 	(void)state;
-	return mkdtemp(dir) ? 0 : -1;
+	return tmpdb_init(&tmp, "db-writer");
 }
 
 static int group_teardown(void **state)
 {
 	(void)state;
-	db_shutdown();
-	rmdir(dir);
+	tmpdb_fini(&tmp);
 	return 0;
 }
 
@@ -180,8 +171,7 @@ static void test_rowid_and_changes_in_tx(void **state)
 
 	assert_int_equal(db_begin(db), ATR_OK);
 	assert_true(db_in_tx(db));
-	assert_int_equal(db_exec(db, "INSERT INTO counter (n) VALUES (7)",
-				 NULL, NULL, NULL),
+	assert_int_equal(run(db, "INSERT INTO counter (n) VALUES (7)"),
 			 ATR_OK);
 	id = sqlite3_last_insert_rowid(db_handle(db));
 	assert_true(id > 1);
@@ -204,8 +194,7 @@ static void test_rollback_undoes(void **state)
 {
 	struct db *db = *state;
 	assert_int_equal(db_begin(db), ATR_OK);
-	assert_int_equal(db_exec(db, "UPDATE counter SET n = 99", NULL, NULL,
-				 NULL),
+	assert_int_equal(run(db, "UPDATE counter SET n = 99"),
 			 ATR_OK);
 	assert_int_equal(db_rollback(db), ATR_OK);
 	assert_int_equal(one_int(db, "SELECT n FROM counter WHERE id = 1"), 0);
@@ -226,7 +215,7 @@ static void *begin_and_exit(void *arg)
 	int *rc = arg;
 	*rc = db ? db_begin(db) : ATR_ERR;
 	if (*rc == ATR_OK)
-		*rc = db_exec(db, "UPDATE counter SET n = 42", NULL, NULL, NULL);
+		*rc = run(db, "UPDATE counter SET n = 42");
 	db_thread_close(); /* without commit or rollback */
 	return NULL;
 }
@@ -268,7 +257,7 @@ static void test_rollback_statement_releases(void **state)
 	assert_int_equal(db_begin(db), ATR_OK);
 	/* Ended behind db_rollback's back: the statement, as SQLite itself
 	 * does after some errors. */
-	assert_int_equal(db_exec(db, "ROLLBACK", NULL, NULL, NULL), ATR_OK);
+	assert_int_equal(run(db, "ROLLBACK"), ATR_OK);
 	assert_false(db_in_tx(db));
 	assert_int_equal(pthread_create(&t, NULL, begin_other, &rc), 0);
 	pthread_join(t, NULL);
@@ -284,7 +273,7 @@ static void test_other_connection_busy(void **state)
 	sqlite3 *other;
 	long long t0, waited;
 
-	assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+	assert_int_equal(sqlite3_open(tmp.path, &other), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE; UPDATE counter "
 					     "SET n = 5",
 				      NULL, NULL, NULL),
@@ -310,8 +299,7 @@ static void test_failed_sync(void **state)
 	unsigned long long c, s, d;
 
 	assert_int_equal(db_begin(db), ATR_OK);
-	assert_int_equal(db_exec(db, "UPDATE counter SET n = 1", NULL, NULL,
-				 NULL),
+	assert_int_equal(run(db, "UPDATE counter SET n = 1"),
 			 ATR_OK);
 	fail_syncs = 1;
 	assert_int_equal(db_commit(db), ATR_ERR);
@@ -322,8 +310,7 @@ static void test_failed_sync(void **state)
 	assert_true(d < c);
 
 	assert_int_equal(db_begin(db), ATR_OK);
-	assert_int_equal(db_exec(db, "UPDATE counter SET n = 2", NULL, NULL,
-				 NULL),
+	assert_int_equal(run(db, "UPDATE counter SET n = 2"),
 			 ATR_OK);
 	assert_int_equal(db_commit(db), ATR_OK);
 	db_sync_stats(&c, &s, &d);
@@ -341,17 +328,15 @@ static void test_memory_database(void **state)
 	assert_int_equal(db_setup(":memory:", 400), 0);
 	db = db_thread();
 	assert_non_null(db);
-	assert_int_equal(db_exec(db, "CREATE TABLE m (v INTEGER)", NULL, NULL,
-				 NULL),
+	assert_int_equal(run(db, "CREATE TABLE m (v INTEGER)"),
 			 ATR_OK);
 	assert_int_equal(db_begin(db), ATR_OK);
-	assert_int_equal(db_exec(db, "INSERT INTO m VALUES (3)", NULL, NULL,
-				 NULL),
+	assert_int_equal(run(db, "INSERT INTO m VALUES (3)"),
 			 ATR_OK);
 	assert_int_equal(db_commit(db), ATR_OK);
 	assert_int_equal(one_int(db, "SELECT SUM(v) FROM m"), 3);
 	db_thread_close();
-	assert_int_equal(db_setup(path, 400), 0);
+	assert_int_equal(db_setup(tmp.path, 400), 0);
 }
 
 int main(void)

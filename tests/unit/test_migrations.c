@@ -23,10 +23,9 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "tmpdb.h"
 
-static char dir[] = "/tmp/atrium-test-migrations-XXXXXX";
-static char path[256];
-static int seq;
+static struct tmpdb tmp;
 static char err[512];
 
 static const struct atr_migration three[] = {
@@ -42,40 +41,28 @@ static const struct atr_migration three[] = {
 
 static int setup(void **state)
 {
-	struct db *db;
-	db_thread_close();
-	snprintf(path, sizeof(path), "%s/t%d.db", dir, seq++);
-	if (db_setup(path, 1000))
-		return -1;
-	db = db_thread();
+	struct db *db = tmpdb_open(&tmp, 1000);
 	*state = db;
 	return db ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-	char side[300];
 	(void)state;
-	db_thread_close();
-	unlink(path);
-	snprintf(side, sizeof(side), "%s-wal", path);
-	unlink(side);
-	snprintf(side, sizeof(side), "%s-shm", path);
-	unlink(side);
+	tmpdb_remove(&tmp);
 	return 0;
 }
 
 static int group_setup(void **state)
 {
 	(void)state;
-	return mkdtemp(dir) ? 0 : -1;
+	return tmpdb_init(&tmp, "migrations");
 }
 
 static int group_teardown(void **state)
 {
 	(void)state;
-	db_thread_close();
-	rmdir(dir);
+	tmpdb_fini(&tmp);
 	return 0;
 }
 

@@ -20,20 +20,16 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "tmpdb.h"
 #include "../../plugins/scheduling/sched.h"
 
-static char dir[] = "/tmp/atrium-test-sched-plans-XXXXXX";
-static char path[256];
+static struct tmpdb tmp;
 
 static int group_setup(void **state)
 {
 	char err[512];
 	struct db *db;
-	(void)state;
-	if (!mkdtemp(dir))
-		return -1;
-	snprintf(path, sizeof(path), "%s/plans.db", dir);
-	if (db_setup(path, 1000) || !(db = db_thread()))
+	if (tmpdb_init(&tmp, "sched-plans") || !(db = tmpdb_open(&tmp, 1000)))
 		return -1;
 	if (db_migrate(db, "scheduling", sched_migrations, err, sizeof(err))) {
 		fprintf(stderr, "migrations: %s\n", err);
@@ -45,15 +41,9 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-	char side[300];
 	(void)state;
-	db_shutdown();
-	unlink(path);
-	snprintf(side, sizeof(side), "%s-wal", path);
-	unlink(side);
-	snprintf(side, sizeof(side), "%s-shm", path);
-	unlink(side);
-	rmdir(dir);
+	tmpdb_remove(&tmp);
+	tmpdb_fini(&tmp);
 	return 0;
 }
 
