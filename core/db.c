@@ -802,33 +802,6 @@ int db_exec(struct db *db, const char *sql, json_t *params,
 	return ATR_OK;
 }
 
-int db_each(struct db *db, const char *sql, json_t *params, atr_row_fn fn,
-	    void *arg)
-{
-	int status, rc;
-	sqlite3_stmt *st = prep_bind(db, sql, params, &status);
-	if (!st)
-		return status;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		json_t *row = db_row_json(st);
-		int stop;
-		if (!row) {
-			sqlite3_reset(st);
-			return ATR_ENOMEM;
-		}
-		stop = fn(arg, row);
-		json_decref(row);
-		if (stop) {
-			sqlite3_reset(st);
-			return ATR_OK;
-		}
-	}
-	if (rc != SQLITE_DONE)
-		return step_error(db, st, rc);
-	sqlite3_reset(st);
-	return ATR_OK;
-}
-
 int db_each_cols(struct db *db, const char *sql, json_t *params,
 		 atr_cols_fn fn, void *arg)
 {
@@ -846,6 +819,35 @@ int db_each_cols(struct db *db, const char *sql, json_t *params,
 		return step_error(db, st, rc);
 	sqlite3_reset(st);
 	return ATR_OK;
+}
+
+/* db_each's rows: each as a new JSON object, for fn. */
+struct json_rows {
+	atr_row_fn fn;
+	void *arg;
+	int rc;
+};
+
+static int row_as_json(void *arg, const struct atr_cols *cols)
+{
+	struct json_rows *j = arg;
+	json_t *row = db_row_json((sqlite3_stmt *)(uintptr_t)cols);
+	int stop;
+	if (!row) {
+		j->rc = ATR_ENOMEM;
+		return 1;
+	}
+	stop = j->fn(j->arg, row);
+	json_decref(row);
+	return stop;
+}
+
+int db_each(struct db *db, const char *sql, json_t *params, atr_row_fn fn,
+	    void *arg)
+{
+	struct json_rows j = {fn, arg, ATR_OK};
+	int rc = db_each_cols(db, sql, params, row_as_json, &j);
+	return rc == ATR_OK ? j.rc : rc;
 }
 
 static int append_row(void *arg, json_t *row)
