@@ -620,6 +620,7 @@ int sched_h_slots(struct atr_ctx *ctx)
 		runs[nruns++].end = n;
 	}
 	json_decref(providers);
+	/* + 1: never a request for no bytes, whose NULL means nothing */
 	out = sched_api->alloc(ctx, (n < limit ? n : limit) * sizeof(*out) + 1);
 	if (!out)
 		return sched_db_fail(ctx, ATR_ENOMEM, "the schedule");

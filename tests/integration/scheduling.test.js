@@ -105,7 +105,18 @@ test('slots follow the weekly hours in the practice zone, on the 15-minute grid'
   assert.equal((await slots(pat, TELEHEALTH, P1, sat, addDays(sat, 1))).length, 0);
   const both = await pat.get(`/api/scheduling/slots?type=${TELEHEALTH}&from=${D}&to=${D}`);
   assert.equal(both.json.slots.length, 56);
-  assert.ok(both.json.slots.every((s, i, a) => i === 0 || a[i - 1].start <= s.start));
+  // merged by time; at the same time, by provider id
+  const key = (s) => [s.start, s.provider_id];
+  assert.ok(both.json.slots.every((s, i, a) => i === 0 ||
+    a[i - 1].start < s.start || (a[i - 1].start === s.start && a[i - 1].provider_id < s.provider_id)));
+  assert.deepEqual(new Set(both.json.slots.map((s) => s.provider_id)), new Set([P1, P2]));
+  assert.equal(both.json.truncated, false);
+  // a limit across providers answers the earliest of them all
+  const first = await pat.get(`/api/scheduling/slots?type=${TELEHEALTH}&from=${D}&to=${addDays(D, 3)}&limit=7`);
+  const all = await pat.get(`/api/scheduling/slots?type=${TELEHEALTH}&from=${D}&to=${addDays(D, 3)}`);
+  assert.equal(first.json.truncated, true);
+  assert.deepEqual(first.json.slots.map(key), all.json.slots.slice(0, 7).map(key));
+  assert.ok(all.json.slots.length > 56);
 });
 
 test('slot search rejects bad parameters', async () => {
